@@ -1,0 +1,85 @@
+"""Typed settings: defaults that run on a laptop, `SPARROW_*` env overrides, `--config FILE`.
+
+Precedence, highest first: command-line options, environment, the TOML config file, defaults.
+Nested settings use `__` in the environment: `SPARROW_FEATURES__SEED=7`.
+"""
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from sparrow.errors import ConfigError
+
+GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/"
+
+
+class FeatureSettings(BaseModel):
+    """The offline feature build (`sparrow features build`)."""
+
+    split: Literal["time", "random"] = "time"
+    test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    sample: float = Field(1.0, gt=0.0, le=1.0, description="fraction of ratings kept (seeded)")
+    seed: int = 42
+    positive_threshold: float = Field(3.5, description="label = 1 when rating >= this")
+    history: int = Field(100, ge=1, description="previous ratings a user feature looks at")
+    sparrow_compat: bool = Field(False, description="the original's leaky definitions")
+
+
+class Settings(BaseSettings):
+    """All settings; one sub-model per component."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SPARROW_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    data: Path | None = Field(None, description="folder holding MovieLens dataset folders")
+    data_mirror: str = Field(GROUPLENS_URL, description="base URL of the MovieLens archives")
+    features: FeatureSettings = FeatureSettings()
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """Values read from a TOML config file (below the environment in precedence)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], values: dict[str, object]) -> None:
+        super().__init__(settings_cls)
+        self.values = values
+
+    def get_field_value(self, field: object, field_name: str) -> tuple[object, str, bool]:
+        return self.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, object]:
+        return self.values
+
+
+def load_settings(config_file: Path | None = None) -> Settings:
+    """Settings from defaults, the optional TOML `config_file` and the environment."""
+    values: dict[str, object] = {}
+    if config_file is not None:
+        try:
+            values = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {config_file}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {config_file} is not valid TOML: {exc}") from exc
+
+    class _Settings(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return init_settings, env_settings, _FileSource(settings_cls, values)
+
+    try:
+        return Settings.model_validate(_Settings().model_dump())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"invalid setting {where}: {first['msg']}") from exc

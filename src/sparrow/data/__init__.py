@@ -1,0 +1,1 @@
+"""MovieLens data: loaders for every official layout, downloads, synthetic data, summaries."""
