@@ -7,11 +7,10 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 
-from sparrow.config import Settings, load_settings
+from sparrow.config import Settings, load_settings, with_overrides
 from sparrow.errors import SparrowError
 
 app = typer.Typer(
@@ -93,6 +92,7 @@ def features_build(
         float | None, typer.Option(help="Keep this seeded fraction of samples (the original used 0.1) [1.0].")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for sampling and the random split [42].")] = None,
+    engine: Annotated[str | None, typer.Option(help="Batch engine: duckdb (embedded) [duckdb].")] = None,
     sparrow_compat: Annotated[
         bool, typer.Option("--sparrow-compat", help="The original's leaky definitions, for comparison only.")
     ] = False,
@@ -102,13 +102,10 @@ def features_build(
     from sparrow.features.pipeline import build
     from sparrow.features.report import render
 
-    overrides = {
-        "split": split, "test_fraction": test_fraction, "sample": sample, "seed": seed,
-        "sparrow_compat": sparrow_compat or None,
-    }
-    settings = _settings(config)
-    merged = settings.features.model_dump() | {k: v for k, v in overrides.items() if v is not None}
-    params = type(settings.features).model_validate(merged)
+    params = with_overrides(
+        _settings(config).features, split=split, test_fraction=test_fraction, sample=sample,
+        seed=seed, engine=engine, sparrow_compat=sparrow_compat or None,
+    )  # fmt: skip
     manifest = build(data, out, params, until=until, progress=True)
     console.print(render(manifest))
 
@@ -116,13 +113,7 @@ def features_build(
 def main() -> None:
     """Console-script entry point: run the app, turn SparrowErrors into one line and an exit code."""
     try:
-        app(standalone_mode=False)
+        app()
     except SparrowError as exc:
         Console(stderr=True).print(f"[bold red]error:[/bold red] {exc}", highlight=False)
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        Console(stderr=True).print("aborted")
-        sys.exit(130)

@@ -6,19 +6,21 @@ Nested settings use `__` in the environment: `SPARROW_FEATURES__SEED=7`.
 
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from sparrow.errors import ConfigError
 
+M = TypeVar("M", bound=BaseModel)
 GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/"
 
 
 class FeatureSettings(BaseModel):
     """The offline feature build (`sparrow features build`)."""
 
+    engine: str = Field("duckdb", description="batch engine: duckdb (embedded)")
     split: Literal["time", "random"] = "time"
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     sample: float = Field(1.0, gt=0.0, le=1.0, description="fraction of ratings kept (seeded)")
@@ -54,6 +56,21 @@ class _FileSource(PydanticBaseSettingsSource):
         return self.values
 
 
+def with_overrides(model: M, **values: object) -> M:
+    """A copy of `model` with the non-None `values` set and validated (ConfigError if invalid)."""
+    merged = model.model_dump() | {k: v for k, v in values.items() if v is not None}
+    try:
+        return type(model).model_validate(merged)
+    except ValidationError as exc:
+        raise _config_error(exc) from exc
+
+
+def _config_error(exc: ValidationError) -> ConfigError:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return ConfigError(f"invalid setting {where}: {first['msg']}")
+
+
 def load_settings(config_file: Path | None = None) -> Settings:
     """Settings from defaults, the optional TOML `config_file` and the environment."""
     values: dict[str, object] = {}
@@ -80,6 +97,4 @@ def load_settings(config_file: Path | None = None) -> Settings:
     try:
         return Settings.model_validate(_Settings().model_dump())
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"invalid setting {where}: {first['msg']}") from exc
+        raise _config_error(exc) from exc

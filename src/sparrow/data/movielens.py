@@ -1,0 +1,373 @@
+"""MovieLens loaders: every official layout -> the canonical tables of `schema.py`.
+
+Layouts: "csv" (ml-latest-small, ml-latest, ml-25m, ml-32m), "ml-1m" (`::`-separated .dat
+files) and "ml-100k" (u.data, u.item, u.user). Large numeric files are read by pyarrow.csv
+(multi-threaded); the small movie and user files are parsed line by line. Bad input raises one
+DataError naming the file and, where known, the 1-based line.
+"""
+
+import csv
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from sparrow.data.schema import ITEMS, LINKS, RATINGS, TAGS, USERS, Dataset
+from sparrow.errors import DataError
+
+Row = list[object]
+
+RATING_RANGE = (0.5, 5.0)
+NO_GENRES = "(no genres listed)"
+GENRES_100K = (
+    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
+    "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance",
+    "Sci-Fi", "Thriller", "War", "Western",
+)  # fmt: skip
+OCCUPATIONS_1M = (
+    "other or not specified", "academic/educator", "artist", "clerical/admin",
+    "college/grad student", "customer service", "doctor/health care", "executive/managerial",
+    "farmer", "homemaker", "K-12 student", "lawyer", "programmer", "retired", "sales/marketing",
+    "scientist", "self-employed", "technician/engineer", "tradesman/craftsman", "unemployed",
+    "writer",
+)  # fmt: skip
+
+_YEAR = re.compile(r"(.+?)\s*\((\d{4})\)")
+_INT = re.compile(r"[+-]?\d+")
+_INT_LIMITS = {pa.int32(): 2**31, pa.int64(): 2**63}
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """One delimited file: its name, typed columns in file order, and its dialect."""
+
+    name: str
+    fields: tuple[pa.Field, ...]
+    delimiter: str
+    encoding: str = "latin-1"
+    header: tuple[str, ...] | None = None  # CSV layouts: headers, UTF-8, RFC-4180 quoting
+
+    @property
+    def quoted(self) -> bool:
+        return self.header is not None
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where each canonical table comes from in one layout."""
+
+    ratings: _Spec
+    movies: _Spec
+    to_item: Callable[[Row], Row]
+    links: _Spec | None = None
+    tags: _Spec | None = None
+    users: _Spec | None = None
+    to_user: Callable[[Row], Row] | None = None
+
+
+def _csv(name: str, header: str, fields: tuple[pa.Field, ...]) -> _Spec:
+    return _Spec(name, fields, ",", "utf-8", tuple(header.split(",")))
+
+
+def _dat(name: str, delimiter: str, *fields: pa.Field) -> _Spec:
+    return _Spec(name, fields, delimiter)
+
+
+def _split_title(title: str) -> tuple[str, int | None]:
+    """("Toy Story (1995)") -> ("Toy Story", 1995); no trailing (YYYY) -> (title, None)."""
+    match = _YEAR.fullmatch(title.strip())
+    return (match[1].strip(), int(match[2])) if match else (title.strip(), None)
+
+
+def _item(item_id: object, title: object, genres: list[str]) -> Row:
+    return [item_id, *_split_title(str(title)), genres]
+
+
+def _item_from_text(values: Row) -> Row:
+    """movies.csv / movies.dat: id, title, "A|B" genres."""
+    text = str(values[2])
+    return _item(values[0], values[1], [] if text in ("", NO_GENRES) else text.split("|"))
+
+
+def _item_from_flags(values: Row) -> Row:
+    """u.item: id, title, dates, URL, then one 0/1 flag per genre ("unknown" means none)."""
+    flags = values[5:]
+    if any(flag not in (0, 1) for flag in flags):
+        raise ValueError("genre flags must be 0 or 1")
+    return _item(
+        values[0], values[1], [g for g, f in zip(GENRES_100K[1:], flags[1:], strict=True) if f]
+    )
+
+
+def _user_1m(values: Row) -> Row:
+    """users.dat: id, gender, age, occupation code, zip."""
+    user_id, gender, age, code, zip_code = values
+    if not isinstance(code, int) or not 0 <= code < len(OCCUPATIONS_1M):
+        raise ValueError(f"unknown occupation code {code}")
+    return [user_id, gender, age, OCCUPATIONS_1M[code], zip_code]
+
+
+def _user_100k(values: Row) -> Row:
+    """u.user: id, age, gender, occupation, zip."""
+    user_id, age, gender, occupation, zip_code = values
+    return [user_id, gender, age, occupation, zip_code]
+
+
+_MOVIE_FIELDS = (ITEMS.field("item_id"), ITEMS.field("title"), pa.field("genres", pa.string()))
+_100K_ITEM = (
+    *_MOVIE_FIELDS[:2],
+    *(pa.field(name, pa.string()) for name in ("release_date", "video_release_date", "imdb_url")),
+    *(pa.field(genre, pa.int32(), nullable=False) for genre in GENRES_100K),
+)
+_1M_USER = (
+    *(USERS.field(name) for name in ("user_id", "gender", "age")),
+    pa.field("occupation_code", pa.int32()),
+    USERS.field("zip_code"),
+)
+_100K_USER = tuple(USERS.field(n) for n in ("user_id", "age", "gender", "occupation", "zip_code"))
+LAYOUTS = {
+    "csv": _Layout(
+        ratings=_csv("ratings.csv", "userId,movieId,rating,timestamp", tuple(RATINGS)),
+        movies=_csv("movies.csv", "movieId,title,genres", _MOVIE_FIELDS),
+        to_item=_item_from_text,
+        links=_csv("links.csv", "movieId,imdbId,tmdbId", tuple(LINKS)),
+        tags=_csv("tags.csv", "userId,movieId,tag,timestamp", tuple(TAGS)),
+    ),
+    "ml-1m": _Layout(
+        ratings=_dat("ratings.dat", "::", *RATINGS),
+        movies=_dat("movies.dat", "::", *_MOVIE_FIELDS),
+        to_item=_item_from_text,
+        users=_dat("users.dat", "::", *_1M_USER),
+        to_user=_user_1m,
+    ),
+    "ml-100k": _Layout(
+        ratings=_dat("u.data", "\t", *RATINGS),
+        movies=_dat("u.item", "|", *_100K_ITEM),
+        to_item=_item_from_flags,
+        users=_dat("u.user", "|", *_100K_USER),
+        to_user=_user_100k,
+    ),
+}
+
+
+def _error(path: Path, line: int | None, message: str) -> DataError:
+    return DataError(f"{path} line {line}: {message}" if line else f"{path}: {message}")
+
+
+def _lines(path: Path, encoding: str) -> Iterator[str]:
+    """The file's lines, decoded; a line that does not decode is a DataError."""
+    with path.open("rb") as file:
+        for number, raw in enumerate(file, 1):
+            try:
+                yield raw.decode(encoding)
+            except UnicodeDecodeError:
+                raise _error(path, number, f"invalid {encoding} text") from None
+
+
+def _records(path: Path, spec: _Spec) -> Iterator[tuple[int, list[str]]]:
+    """(1-based first line, fields) of each record of the file."""
+    lines = _lines(path, spec.encoding)
+    if not spec.quoted:
+        yield from ((n, s.rstrip("\r\n").split(spec.delimiter)) for n, s in enumerate(lines, 1))
+        return
+    reader = csv.reader(lines, strict=True)
+    start = 1
+    try:
+        for record in reader:
+            yield start, record
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise _error(path, reader.line_num, f"malformed CSV ({exc})") from None
+
+
+def _rows(path: Path, spec: _Spec) -> Iterator[tuple[int, list[str]]]:
+    """(line, fields) of each non-blank data line; checks the header on the way."""
+    records = _records(path, spec)
+    if spec.header:
+        _, first = next(records, (1, []))
+        if tuple(cell.lstrip("\ufeff") for cell in first) != spec.header:
+            found = ",".join(first)
+            raise _error(path, 1, f"expected header {','.join(spec.header)!r}, found {found!r}")
+    for number, fields in records:
+        if fields in ([], [""]):
+            continue
+        if spec.header and tuple(fields) == spec.header:
+            raise _error(path, number, "duplicate header line")
+        yield number, fields
+
+
+def _value(field: pa.Field, text: str) -> object:
+    """One field's text as a Python value; ValueError saying why when it is invalid."""
+    if text == "" and field.nullable:
+        return None
+    if field.type == pa.string():
+        return text
+    if text == "":
+        raise ValueError(f"missing {field.name}")
+    if field.type == pa.float32():
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"{field.name} is not a number: {text!r}") from None
+        if field.name == "rating" and not RATING_RANGE[0] <= value <= RATING_RANGE[1]:
+            raise ValueError(f"rating {text} outside {RATING_RANGE[0]}..{RATING_RANGE[1]:g}")
+        return value
+    limit = _INT_LIMITS[field.type]
+    if not _INT.fullmatch(text) or not -limit <= int(text) < limit:
+        raise ValueError(f"{field.name} is not a {field.type} integer: {text!r}")
+    return int(text)
+
+
+def _parse(path: Path, spec: _Spec) -> Iterator[tuple[int, Row]]:
+    """(line, typed values) of each data line, every value checked."""
+    for number, fields in _rows(path, spec):
+        if len(fields) != len(spec.fields):
+            raise _error(path, number, f"expected {len(spec.fields)} fields, found {len(fields)}")
+        try:
+            values = [_value(field, text) for field, text in zip(spec.fields, fields, strict=True)]
+        except ValueError as exc:
+            raise _error(path, number, str(exc)) from None
+        yield number, values
+
+
+def _locate(path: Path, spec: _Spec, problem: str) -> DataError:
+    """Error path of the fast reader: scan the file for the first bad line to name it."""
+    try:
+        for _ in _parse(path, spec):
+            pass
+    except DataError as exc:
+        return exc
+    return _error(path, None, problem)
+
+
+def _require(folder: Path, name: str) -> Path:
+    path = folder / name
+    if not path.is_file():
+        raise DataError(f"{folder}: missing {name}")
+    if path.stat().st_size == 0:
+        raise _error(path, None, "file is empty")
+    return path
+
+
+def _read_fast(folder: Path, spec: _Spec, schema: pa.Schema) -> pa.Table:
+    """A large file through pyarrow.csv with explicit types, then checked and cast to `schema`."""
+    path = _require(folder, spec.name)
+    next(_rows(path, spec), None)  # checks the header
+    names = [field.name for field in spec.fields]
+    columns, delimiter = names, spec.delimiter
+    if len(delimiter) == 2 and delimiter[0] == delimiter[1]:  # "::": ':' with empty columns between
+        columns, delimiter = [c for n in names for c in (n, f"_{n}")][:-1], delimiter[0]
+    strings = [f for f in spec.fields if f.type == pa.string()]
+    read = pacsv.ReadOptions(
+        column_names=columns, skip_rows=1 if spec.header else 0, encoding=spec.encoding
+    )
+    parse = pacsv.ParseOptions(
+        delimiter=delimiter,
+        quote_char='"' if spec.quoted else False,
+        newlines_in_values=spec.quoted and bool(strings),
+    )
+    convert = pacsv.ConvertOptions(
+        column_types={field.name: field.type for field in spec.fields},
+        include_columns=names,
+        null_values=[""],
+        strings_can_be_null=any(field.nullable for field in strings),
+    )
+    try:
+        table = pacsv.read_csv(path, read, parse, convert)
+    except (pa.ArrowException, ValueError) as exc:
+        raise _locate(path, spec, str(exc).splitlines()[0]) from None
+    if any(table[f.name].null_count for f in spec.fields if not f.nullable):
+        raise _locate(path, spec, "missing value")
+    if "rating" in names and not pc.all(_in_range(table["rating"])).as_py():
+        raise _locate(path, spec, "rating out of range")
+    return table.cast(schema)
+
+
+def _in_range(ratings: pa.ChunkedArray) -> pa.ChunkedArray:
+    low, high = RATING_RANGE
+    return pc.and_(pc.greater_equal(ratings, low), pc.less_equal(ratings, high))
+
+
+def _read_small(
+    folder: Path, spec: _Spec, convert: Callable[[Row], Row], schema: pa.Schema
+) -> pa.Table:
+    """A small file parsed line by line, each row mapped by `convert` to `schema`'s columns."""
+    path = _require(folder, spec.name)
+    rows = []
+    for number, values in _parse(path, spec):
+        try:
+            rows.append(convert(values))
+        except ValueError as exc:
+            raise _error(path, number, str(exc)) from None
+    columns = list(zip(*rows, strict=True)) or [()] * len(schema)
+    arrays = [pa.array(column, f.type) for column, f in zip(columns, schema, strict=True)]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _non_empty(table: pa.Table, folder: Path, spec: _Spec) -> pa.Table:
+    if table.num_rows == 0:
+        raise _error(folder / spec.name, None, "no data rows")
+    return table
+
+
+def _optional(folder: Path, spec: _Spec | None, schema: pa.Schema) -> pa.Table:
+    """links/tags: empty tables when the layout or the folder has none."""
+    if spec is None or not (folder / spec.name).exists():
+        return schema.empty_table()
+    return _read_fast(folder, spec, schema)
+
+
+def detect_layout(path: Path) -> str:
+    """The layout of a dataset folder: "csv", "ml-1m" or "ml-100k", from the files in it."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise DataError(f"dataset folder not found: {folder}")
+    for name, layout in LAYOUTS.items():
+        if any((folder / spec.name).is_file() for spec in (layout.ratings, layout.movies)):
+            return name
+    expected = " | ".join(
+        f"{layout.ratings.name} + {layout.movies.name}" for layout in LAYOUTS.values()
+    )
+    raise DataError(f"{folder}: no MovieLens files found (expected {expected})")
+
+
+def _ratings(folder: Path, layout: _Layout) -> pa.Table:
+    return _non_empty(_read_fast(folder, layout.ratings, RATINGS), folder, layout.ratings)
+
+
+def _items(folder: Path, layout: _Layout) -> pa.Table:
+    items = _read_small(folder, layout.movies, layout.to_item, ITEMS)
+    return _non_empty(items, folder, layout.movies)
+
+
+def load_ratings(path: Path) -> pa.Table:
+    """The ratings table (user_id, item_id, rating, ts) of a dataset folder."""
+    return _ratings(Path(path), LAYOUTS[detect_layout(path)])
+
+
+def load_items(path: Path) -> pa.Table:
+    """The items table (item_id, title, year, genres) of a dataset folder."""
+    return _items(Path(path), LAYOUTS[detect_layout(path)])
+
+
+def load(path: Path) -> Dataset:
+    """Every table of a dataset folder, in the canonical schemas."""
+    folder = Path(path)
+    name = detect_layout(folder)
+    layout = LAYOUTS[name]
+    users = None
+    if layout.users and layout.to_user:
+        users = _read_small(folder, layout.users, layout.to_user, USERS)
+    return Dataset(
+        name=folder.resolve().name,
+        layout=name,
+        ratings=_ratings(folder, layout),
+        items=_items(folder, layout),
+        links=_optional(folder, layout.links, LINKS),
+        tags=_optional(folder, layout.tags, TAGS),
+        users=users,
+    )

@@ -1,0 +1,40 @@
+"""The summary table printed at the end of `sparrow features build`."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.table import Table
+
+
+def _date(ts: int | None) -> str:
+    return "-" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def render(manifest: dict[str, Any]) -> Table:
+    """One table: what was built from what, with row counts, split and timings."""
+    rows, split = manifest["rows"], manifest["split"]
+    positive = manifest["positive_rate"]
+    table = Table(title=f"feature build: {manifest['dataset']['name']}", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value", justify="right")
+    cutoff = f"time, test from {_date(split['cutoff_ts'])}" if split["cutoff_ts"] else "random"
+    entries = [
+        ("ratings used", f"{rows['ratings']:,}"),
+        ("as of", _date(manifest["as_of"])),
+        ("split", f"{cutoff} ({split['test_fraction']:.0%} test)"),
+        ("train samples", f"{rows['train_samples']:,} ({_rate(positive['train'])} positive)"),
+        ("test samples", f"{rows['test_samples']:,} ({_rate(positive['test'])} positive)"),
+        ("online movies / users", f"{rows['movies']:,} / {rows['users']:,}"),
+        ("genres", str(len(manifest["genres"]))),
+        ("mode", "sparrow-compat (leaky)" if manifest["parameters"]["definitions"]["sparrow_compat"]
+         else "point-in-time"),
+        ("time", "  ".join(f"{k} {v:.1f}s" for k, v in manifest["timings_s"].items())),
+        ("config digest", manifest["config_digest"]),
+    ]  # fmt: skip
+    for what, value in entries:
+        table.add_row(what, value)
+    return table
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
