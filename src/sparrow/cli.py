@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from sparrow.config import Settings, load_settings, with_overrides
 from sparrow.errors import SparrowError
@@ -24,7 +25,7 @@ features_app = typer.Typer(help="Build leak-free training samples and online fea
 app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
 
-console = Console()
+console = Console(soft_wrap=True)
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="TOML settings file (env SPARROW_* overrides it).")
 ]
@@ -115,5 +116,7 @@ def main() -> None:
     try:
         app()
     except SparrowError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        Console(stderr=True, soft_wrap=True).print(
+            f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False
+        )
         sys.exit(exc.exit_code)

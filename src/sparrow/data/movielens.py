@@ -7,8 +7,9 @@ DataError naming the file and, where known, the 1-based line.
 """
 
 import csv
+import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +39,7 @@ OCCUPATIONS_1M = (
 
 _YEAR = re.compile(r"(.+?)\s*\((\d{4})\)")
 _INT = re.compile(r"[+-]?\d+")
-_INT_LIMITS = {pa.int32(): 2**31, pa.int64(): 2**63}
+_BLOCK_BYTES = 1 << 22  # error path: pyarrow re-reads blocks this big to find the bad one
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ _100K_ITEM = (
 )
 _1M_USER = (
     *(USERS.field(name) for name in ("user_id", "gender", "age")),
-    pa.field("occupation_code", pa.int32()),
+    pa.field("occupation_code", pa.int32(), nullable=False),
     USERS.field("zip_code"),
 )
 _100K_USER = tuple(USERS.field(n) for n in ("user_id", "age", "gender", "occupation", "zip_code"))
@@ -158,40 +159,43 @@ def _error(path: Path, line: int | None, message: str) -> DataError:
     return DataError(f"{path} line {line}: {message}" if line else f"{path}: {message}")
 
 
-def _lines(path: Path, encoding: str) -> Iterator[str]:
-    """The file's lines, decoded; a line that does not decode is a DataError."""
-    with path.open("rb") as file:
-        for number, raw in enumerate(file, 1):
-            try:
-                yield raw.decode(encoding)
-            except UnicodeDecodeError:
-                raise _error(path, number, f"invalid {encoding} text") from None
+def _lines(path: Path, raw: Iterable[bytes], encoding: str, first: int) -> Iterator[str]:
+    """Decoded lines, numbered from `first`; a line that does not decode is a DataError."""
+    for number, line in enumerate(raw, first):
+        try:
+            yield line.decode(encoding)
+        except UnicodeDecodeError:
+            raise _error(path, number, f"invalid {encoding} text") from None
 
 
-def _records(path: Path, spec: _Spec) -> Iterator[tuple[int, list[str]]]:
-    """(1-based first line, fields) of each record of the file."""
-    lines = _lines(path, spec.encoding)
+def _records(
+    path: Path, spec: _Spec, raw: Iterable[bytes], first: int
+) -> Iterator[tuple[int, list[str]]]:
+    """(line where it starts, fields) of each record."""
+    lines = _lines(path, raw, spec.encoding, first)
     if not spec.quoted:
-        yield from ((n, s.rstrip("\r\n").split(spec.delimiter)) for n, s in enumerate(lines, 1))
+        yield from ((n, s.rstrip("\r\n").split(spec.delimiter)) for n, s in enumerate(lines, first))
         return
     reader = csv.reader(lines, strict=True)
-    start = 1
+    start = first
     try:
         for record in reader:
             yield start, record
-            start = reader.line_num + 1
+            start = first + reader.line_num
     except csv.Error as exc:
-        raise _error(path, reader.line_num, f"malformed CSV ({exc})") from None
+        raise _error(path, start, f"malformed CSV ({exc})") from None
 
 
-def _rows(path: Path, spec: _Spec) -> Iterator[tuple[int, list[str]]]:
-    """(line, fields) of each non-blank data line; checks the header on the way."""
-    records = _records(path, spec)
-    if spec.header:
-        _, first = next(records, (1, []))
-        if tuple(cell.lstrip("\ufeff") for cell in first) != spec.header:
-            found = ",".join(first)
-            raise _error(path, 1, f"expected header {','.join(spec.header)!r}, found {found!r}")
+def _rows(
+    path: Path, spec: _Spec, raw: Iterable[bytes], first: int = 1
+) -> Iterator[tuple[int, list[str]]]:
+    """(line, fields) of each non-blank data line; checks the header when `first` is line 1."""
+    records = _records(path, spec, raw, first)
+    if spec.header and first == 1:
+        found = next(records, (1, []))[1]
+        if tuple(cell.lstrip("\ufeff") for cell in found) != spec.header:
+            expected, text = ",".join(spec.header), ",".join(found)
+            raise _error(path, 1, f"expected header {expected!r}, found {text!r}")
     for number, fields in records:
         if fields in ([], [""]):
             continue
@@ -202,29 +206,31 @@ def _rows(path: Path, spec: _Spec) -> Iterator[tuple[int, list[str]]]:
 
 def _value(field: pa.Field, text: str) -> object:
     """One field's text as a Python value; ValueError saying why when it is invalid."""
-    if text == "" and field.nullable:
-        return None
-    if field.type == pa.string():
-        return text
-    if text == "":
+    if pa.types.is_string(field.type):
+        return None if not text and field.nullable else text
+    if not text:
+        if field.nullable:
+            return None
         raise ValueError(f"missing {field.name}")
-    if field.type == pa.float32():
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError(f"{field.name} is not a number: {text!r}") from None
-        if field.name == "rating" and not RATING_RANGE[0] <= value <= RATING_RANGE[1]:
-            raise ValueError(f"rating {text} outside {RATING_RANGE[0]}..{RATING_RANGE[1]:g}")
-        return value
-    limit = _INT_LIMITS[field.type]
-    if not _INT.fullmatch(text) or not -limit <= int(text) < limit:
-        raise ValueError(f"{field.name} is not a {field.type} integer: {text!r}")
-    return int(text)
+    if pa.types.is_integer(field.type):
+        limit = 2 ** (field.type.bit_width - 1)
+        if not _INT.fullmatch(text) or not -limit <= int(text) < limit:
+            raise ValueError(f"{field.name} is not a valid {field.type}: {text!r}")
+        return int(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{field.name} is not a number: {text!r}") from None
+    if field.name == "rating" and not RATING_RANGE[0] <= value <= RATING_RANGE[1]:
+        raise ValueError(f"rating {text} outside {RATING_RANGE[0]}..{RATING_RANGE[1]:g}")
+    return value
 
 
-def _parse(path: Path, spec: _Spec) -> Iterator[tuple[int, Row]]:
+def _parse(
+    path: Path, spec: _Spec, raw: Iterable[bytes], first: int = 1
+) -> Iterator[tuple[int, Row]]:
     """(line, typed values) of each data line, every value checked."""
-    for number, fields in _rows(path, spec):
+    for number, fields in _rows(path, spec, raw, first):
         if len(fields) != len(spec.fields):
             raise _error(path, number, f"expected {len(spec.fields)} fields, found {len(fields)}")
         try:
@@ -234,13 +240,71 @@ def _parse(path: Path, spec: _Spec) -> Iterator[tuple[int, Row]]:
         yield number, values
 
 
-def _locate(path: Path, spec: _Spec, problem: str) -> DataError:
-    """Error path of the fast reader: scan the file for the first bad line to name it."""
+def _strings(spec: _Spec) -> list[pa.Field]:
+    return [field for field in spec.fields if pa.types.is_string(field.type)]
+
+
+def _arrow(source: object, spec: _Spec, header: bool) -> pa.Table | str:
+    """Read with pyarrow.csv (explicit types), check nulls and ratings: the table or the problem."""
+    names = [field.name for field in spec.fields]
+    columns, delimiter = names, spec.delimiter
+    if len(delimiter) == 2 and delimiter[0] == delimiter[1]:  # "::": ':' with empty columns between
+        columns, delimiter = [c for n in names for c in (n, f"_{n}")][:-1], delimiter[0]
+    read = pacsv.ReadOptions(column_names=columns, skip_rows=int(header), encoding=spec.encoding)
+    parse = pacsv.ParseOptions(
+        delimiter=delimiter,
+        quote_char='"' if spec.quoted else False,
+        newlines_in_values=spec.quoted and bool(_strings(spec)),
+    )
+    convert = pacsv.ConvertOptions(
+        column_types={field.name: field.type for field in spec.fields},
+        include_columns=names,
+        null_values=[""],
+        strings_can_be_null=any(field.nullable for field in _strings(spec)),
+    )
     try:
-        for _ in _parse(path, spec):
-            pass
-    except DataError as exc:
-        return exc
+        table = pacsv.read_csv(source, read, parse, convert)
+    except (pa.ArrowException, ValueError) as exc:
+        return str(exc).splitlines()[0]
+    if any(table[field.name].null_count for field in spec.fields if not field.nullable):
+        return "missing value"
+    if "rating" in names:
+        ratings, (low, high) = table["rating"], RATING_RANGE
+        in_range = pc.and_(pc.greater_equal(ratings, low), pc.less_equal(ratings, high))
+        if not pc.all(in_range, min_count=0).as_py():
+            return "rating out of range"
+    return table
+
+
+def _blocks(path: Path, spec: _Spec) -> Iterator[bytes]:
+    """The file in line-aligned blocks (whole, when a quoted text field may hold a newline)."""
+    if spec.quoted and _strings(spec):
+        yield path.read_bytes()
+        return
+    rest = b""
+    with path.open("rb") as file:
+        while chunk := file.read(_BLOCK_BYTES):
+            block = rest + chunk
+            cut = block.rfind(b"\n") + 1
+            rest = block[cut:]
+            if cut:
+                yield block[:cut]
+    if rest:
+        yield rest
+
+
+def _locate(path: Path, spec: _Spec, problem: str) -> DataError:
+    """Error path: the first bad line. pyarrow re-reads blocks; Python scans the first bad one."""
+    first = 1
+    for block in _blocks(path, spec):
+        header = first == 1 and spec.quoted
+        if isinstance(_arrow(pa.BufferReader(block), spec, header), str):
+            try:
+                for _ in _parse(path, spec, io.BytesIO(block), first):
+                    pass
+            except DataError as exc:
+                return exc
+        first += block.count(b"\n")
     return _error(path, None, problem)
 
 
@@ -254,42 +318,14 @@ def _require(folder: Path, name: str) -> Path:
 
 
 def _read_fast(folder: Path, spec: _Spec, schema: pa.Schema) -> pa.Table:
-    """A large file through pyarrow.csv with explicit types, then checked and cast to `schema`."""
+    """A large file through pyarrow.csv (multi-threaded), cast to `schema`."""
     path = _require(folder, spec.name)
-    next(_rows(path, spec), None)  # checks the header
-    names = [field.name for field in spec.fields]
-    columns, delimiter = names, spec.delimiter
-    if len(delimiter) == 2 and delimiter[0] == delimiter[1]:  # "::": ':' with empty columns between
-        columns, delimiter = [c for n in names for c in (n, f"_{n}")][:-1], delimiter[0]
-    strings = [f for f in spec.fields if f.type == pa.string()]
-    read = pacsv.ReadOptions(
-        column_names=columns, skip_rows=1 if spec.header else 0, encoding=spec.encoding
-    )
-    parse = pacsv.ParseOptions(
-        delimiter=delimiter,
-        quote_char='"' if spec.quoted else False,
-        newlines_in_values=spec.quoted and bool(strings),
-    )
-    convert = pacsv.ConvertOptions(
-        column_types={field.name: field.type for field in spec.fields},
-        include_columns=names,
-        null_values=[""],
-        strings_can_be_null=any(field.nullable for field in strings),
-    )
-    try:
-        table = pacsv.read_csv(path, read, parse, convert)
-    except (pa.ArrowException, ValueError) as exc:
-        raise _locate(path, spec, str(exc).splitlines()[0]) from None
-    if any(table[f.name].null_count for f in spec.fields if not f.nullable):
-        raise _locate(path, spec, "missing value")
-    if "rating" in names and not pc.all(_in_range(table["rating"])).as_py():
-        raise _locate(path, spec, "rating out of range")
+    with path.open("rb") as file:
+        next(_rows(path, spec, file), None)  # checks the header
+    table = _arrow(path, spec, header=bool(spec.header))
+    if isinstance(table, str):
+        raise _locate(path, spec, table)
     return table.cast(schema)
-
-
-def _in_range(ratings: pa.ChunkedArray) -> pa.ChunkedArray:
-    low, high = RATING_RANGE
-    return pc.and_(pc.greater_equal(ratings, low), pc.less_equal(ratings, high))
 
 
 def _read_small(
@@ -298,11 +334,12 @@ def _read_small(
     """A small file parsed line by line, each row mapped by `convert` to `schema`'s columns."""
     path = _require(folder, spec.name)
     rows = []
-    for number, values in _parse(path, spec):
-        try:
-            rows.append(convert(values))
-        except ValueError as exc:
-            raise _error(path, number, str(exc)) from None
+    with path.open("rb") as file:
+        for number, values in _parse(path, spec, file):
+            try:
+                rows.append(convert(values))
+            except ValueError as exc:
+                raise _error(path, number, str(exc)) from None
     columns = list(zip(*rows, strict=True)) or [()] * len(schema)
     arrays = [pa.array(column, f.type) for column, f in zip(columns, schema, strict=True)]
     return pa.Table.from_arrays(arrays, schema=schema)

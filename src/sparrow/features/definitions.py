@@ -29,6 +29,7 @@ SAMPLE_COLUMNS = (
     "userGenre1", "userGenre2", "userGenre3", "userGenre4", "userGenre5",
 )  # fmt: skip
 MOVIE_GENRE_SLOTS = 3
+MOVIE_GENRE_COLUMNS = tuple(f"movieGenre{k}" for k in range(1, MOVIE_GENRE_SLOTS + 1))
 USER_MOVIE_SLOTS = 5
 USER_GENRE_SLOTS = 5
 MAX_GENRES = 63  # genre sets travel as int64 bit masks
@@ -65,10 +66,8 @@ def item_features(items: pa.Table, vocab: list[str]) -> pa.Table:
         "movieId": items["item_id"],
         "releaseYear": items["year"],
     }
-    for slot in range(MOVIE_GENRE_SLOTS):
-        columns[f"movieGenre{slot + 1}"] = pa.array(
-            [gs[slot] if len(gs) > slot else None for gs in genres], pa.string()
-        )
+    for slot, name in enumerate(MOVIE_GENRE_COLUMNS):
+        columns[name] = pa.array([gs[slot] if len(gs) > slot else None for gs in genres], pa.string())
     columns["genreMask"] = pa.array(masks, pa.int64())
     return pa.table(columns)
 
@@ -228,21 +227,44 @@ def _top_genres(
     rows: pa.Table, positive: np.ndarray, lo: np.ndarray, end: np.ndarray, vocab: list[str]
 ) -> dict[str, pa.Array]:
     """userGenre1..5: genres counted over the positive rows of each window, most frequent first."""
-    n_genres = max(len(vocab), 1)
+    n_genres = len(vocab)
     masks = _column(rows, "genreMask", np.int64) * positive
-    bits = ((masks[:, None] >> np.arange(n_genres, dtype=np.int64)) & 1).astype(np.int32)
-    seen = _prefix(bits, np.int32)  # (N + 1, G)
-    counts = seen[end] - seen[lo]  # (N, G)
-    # descending count, then ascending genre position (= name order)
-    order = np.argsort(-(counts * n_genres + (n_genres - 1 - np.arange(n_genres))), axis=1)
+    bits = np.unpackbits(masks.view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
+    seen = _prefix(bits[:, :n_genres], np.int32)  # (N + 1, G)
+    # one unique key per genre: higher count first, then earlier genre position (= name order)
+    keys = (seen[end] - seen[lo]) * (n_genres + 1) + (n_genres - np.arange(n_genres))  # (N, G)
     names = pa.array(vocab or [""], pa.string())
+    rows_idx = np.arange(len(lo))
     out = {}
-    for slot in range(USER_GENRE_SLOTS):
-        genre = order[:, min(slot, n_genres - 1)]
-        present = np.take_along_axis(counts, genre[:, None], axis=1)[:, 0] > 0
-        present &= slot < n_genres
-        out[f"userGenre{slot + 1}"] = names.take(pa.array(genre, mask=~present))
+    for slot in range(1, USER_GENRE_SLOTS + 1):
+        best = keys.argmax(axis=1) if n_genres else np.zeros(len(lo), dtype=np.int64)
+        present = keys[rows_idx, best] > n_genres if n_genres else np.zeros(len(lo), dtype=bool)
+        out[f"userGenre{slot}"] = names.take(pa.array(best, mask=~present))
+        if n_genres:
+            keys[rows_idx, best] = 0
     return out
+
+
+HISTORY_SCHEMA = pa.schema(
+    [
+        ("userId", pa.int32()),
+        ("movieIds", pa.list_(pa.int32())),
+        ("ratings", pa.list_(pa.float32())),
+        ("timestamps", pa.list_(pa.int64())),
+    ]
+)
+
+
+def histories(rows: pa.Table) -> pa.Table:
+    """Each user's ratings as time-ordered lists; `rows` sorted by (userId, timestamp, movieId)."""
+    user = _column(rows, "userId", np.int64)
+    starts = np.flatnonzero(np.r_[True, user[1:] != user[:-1]]) if len(user) else np.array([], int)
+    offsets = pa.array(np.r_[starts, len(user)].astype(np.int32))
+    lists = {
+        name: pa.ListArray.from_arrays(offsets, rows[column].combine_chunks())
+        for name, column in (("movieIds", "movieId"), ("ratings", "rating"), ("timestamps", "timestamp"))
+    }
+    return pa.table({"userId": pa.array(user[starts]), **lists}).cast(HISTORY_SCHEMA)
 
 
 SAMPLE_SCHEMA = pa.schema(

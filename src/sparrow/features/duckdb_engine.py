@@ -1,10 +1,11 @@
-"""The embedded engine: DuckDB joins and sorts, `definitions` computes every feature.
+"""The embedded engine: DuckDB sorts, numpy joins, `definitions` computes every feature.
 
 Two passes over the ratings, each sorted so that an entity's rows arrive together:
 movies by (movieId, timestamp), then users by (userId, timestamp, movieId). One sentinel row
 per movie and per user, stamped just after the build time, gets the features "as of now":
 those rows become the online feature tables, so online and training features share one
-definition.
+definition. The sorts carry only narrow rows; movie attributes and statistics are joined back
+by array lookups, which keeps 25M ratings within a few GB.
 """
 
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from sparrow.features.batches import whole_groups
 from sparrow.features.spec import BuildResult, BuildSpec, Progress
 
 BATCH_ROWS = 262_144
-USER_COLUMNS = fd.SAMPLE_COLUMNS[fd.SAMPLE_COLUMNS.index("userRatedMovie1") :]
+MOVIE_STATS = ("movieRatingCount", "movieAvgRating", "movieRatingStddev")
 
 
 class DuckDBEngine:
@@ -32,6 +33,7 @@ class DuckDBEngine:
 
     def __init__(self, threads: int | None = None) -> None:
         self.con = duckdb.connect()
+        self.con.execute("SET enable_progress_bar = false")
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
 
@@ -44,7 +46,6 @@ class DuckDBEngine:
         if ratings.num_rows == 0:
             raise ValueError("no ratings at or before --until" if spec.until else "no ratings")
         now = (spec.until if spec.until is not None else pc.max(ratings["ts"]).as_py()) + 1
-        vocab = fd.genre_vocabulary(ds.items)
         ts = ratings["ts"].to_numpy()
         cutoff = fd.time_cutoff(ts, spec.test_fraction) if spec.split == "time" else None
         if cutoff is not None:
@@ -53,34 +54,32 @@ class DuckDBEngine:
             ids = ratings["user_id"].to_numpy(), ratings["item_id"].to_numpy()
             is_test = fd.unit_hash(*ids, spec.seed + 1) < spec.test_fraction
         ratings = ratings.append_column("rid", pa.array(np.arange(ratings.num_rows)))
-        ratings = ratings.append_column("is_test", pa.array(is_test))
         self.con.register("r", ratings)
-        self.con.register("items", fd.item_features(ds.items, vocab))
-        self.con.register("catalog", ds.items)
+        vocab = fd.genre_vocabulary(ds.items)
+        items = ds.items.take(pc.sort_indices(ds.items["item_id"]))
+        movies = _MovieLookup(fd.item_features(items, vocab))
+        self.con.register("items", movies.table)
 
-        _write_catalog(ds, ratings, tags, out / "catalog")
+        with progress.task("catalogue", total=1):
+            _write_catalog(ds, ratings.drop_columns("rid"), is_test, tags, out / "catalog")
         (out / "features").mkdir()
-        self.con.register("m", self._movie_pass(ratings.num_rows, now, spec, progress))
-        counts = self._user_pass(ratings.num_rows, now, vocab, spec, out, progress)
-        counts["movies"] = self._write_sql(
-            "SELECT i.movieId, c.title, i.releaseYear, i.movieGenre1, i.movieGenre2,"
-            " i.movieGenre3, o.movieRatingCount, o.movieAvgRating, o.movieRatingStddev"
-            " FROM online_movies o JOIN items i USING (movieId)"
-            " JOIN catalog c ON c.item_id = o.movieId ORDER BY movieId",
-            out / "features" / "movies.parquet",
-        )
-        self._write_sql(
-            "SELECT user_id AS userId, list(item_id ORDER BY ts, item_id) AS movieIds,"
-            " list(rating ORDER BY ts, item_id) AS ratings,"
-            " list(ts ORDER BY ts, item_id) AS timestamps"
-            " FROM r GROUP BY user_id ORDER BY user_id",
-            out / "features" / "user_history.parquet",
-        )
-        counts |= {"ratings": ratings.num_rows, "items": ds.items.num_rows}
-        return BuildResult(rows=counts, as_of=now - 1, cutoff=cutoff, genres=vocab)
+        stats, stats_now = self._movie_pass(ratings.num_rows, now, spec, progress)
+        # sentinel rows come out of the movie pass in movieId order, as `items`
+        static = movies.table.drop_columns(["movieId", "genreMask"])
+        online = pa.table(
+            {"movieId": items["item_id"], "title": items["title"], **_columns(static),
+             **_columns(stats_now.drop_columns("movieId"))}
+        )  # fmt: skip
+        pq.write_table(online, out / "features" / "movies.parquet")
+        joined = _Joined(movies, stats, is_test)
+        rows = self._user_pass(ratings.num_rows, now, vocab, joined, spec, out, progress)
+        rows |= {"ratings": ratings.num_rows, "items": ds.items.num_rows, "movies": online.num_rows}
+        return BuildResult(rows=rows, as_of=now - 1, cutoff=cutoff, genres=vocab)
 
-    def _movie_pass(self, n: int, now: int, spec: BuildSpec, progress: Progress) -> pa.Table:
-        """Movie statistics per rating (by rid); sentinel rows give every movie's online stats."""
+    def _movie_pass(
+        self, n: int, now: int, spec: BuildSpec, progress: Progress
+    ) -> tuple[pa.Table, pa.Table]:
+        """Movie statistics per rating (row i = rid i) and, from sentinel rows, per movie now."""
         rows = self.con.sql(
             "SELECT rid, item_id AS movieId, ts AS timestamp, rating FROM r"
             f" UNION ALL SELECT NULL, movieId, {now}, NULL FROM items"
@@ -90,35 +89,36 @@ class DuckDBEngine:
         with progress.task("movie features", total=n) as advance:
             for chunk in self._chunks(rows, "movieId"):
                 stats = fd.movie_window_features(chunk, spec.definitions)
-                sentinel = chunk["rid"].is_null()
-                keys = chunk.select(["rid", "movieId"])
-                both = pa.Table.from_arrays(
-                    [*keys.columns, *stats.columns], [*keys.column_names, *stats.column_names]
+                stats = stats.append_column("rid", chunk["rid"]).append_column(
+                    "movieId", chunk["movieId"]
                 )
-                per_rating.append(both.filter(pc.invert(sentinel)).drop_columns(["movieId"]))
-                online.append(both.filter(sentinel).drop_columns(["rid"]))
+                sentinel = chunk["rid"].is_null()
+                per_rating.append(stats.filter(pc.invert(sentinel)).drop_columns("movieId"))
+                online.append(stats.filter(sentinel).drop_columns("rid"))
                 advance(_count_false(sentinel))
-        self.con.register("online_movies", pa.concat_tables(online))
-        return pa.concat_tables(per_rating)
+            by_rid = pa.concat_tables(per_rating)
+            by_rid = by_rid.take(pc.sort_indices(by_rid["rid"])).drop_columns("rid")
+        return by_rid, pa.concat_tables(online)
 
     def _user_pass(
-        self, n: int, now: int, vocab: list[str], spec: BuildSpec, out: Path, progress: Progress
-    ) -> dict[str, int]:
+        self, n: int, now: int, vocab: list[str], joined: "_Joined", spec: BuildSpec, out: Path,
+        progress: Progress,
+    ) -> dict[str, int]:  # fmt: skip
         """User features per rating: samples go to train/test, sentinel rows to online users."""
         rows = self.con.sql(
-            "SELECT r.rid, r.user_id AS userId, r.item_id AS movieId, r.rating,"
-            " r.ts AS timestamp, r.is_test, i.releaseYear, i.movieGenre1, i.movieGenre2,"
-            " i.movieGenre3, m.movieRatingCount, m.movieAvgRating, m.movieRatingStddev,"
-            " coalesce(i.genreMask, 0) AS genreMask"
-            " FROM r JOIN m USING (rid) LEFT JOIN items i ON i.movieId = r.item_id"
-            f" UNION ALL SELECT NULL, user_id, NULL, NULL, {now}, NULL, NULL, NULL, NULL,"
-            " NULL, NULL, NULL, NULL, 0 FROM (SELECT DISTINCT user_id FROM r)"
+            "SELECT rid, user_id AS userId, item_id AS movieId, rating, ts AS timestamp FROM r"
+            f" UNION ALL SELECT NULL, user_id, NULL, NULL, {now} FROM (SELECT DISTINCT user_id FROM r)"
             " ORDER BY userId, timestamp, movieId NULLS LAST, rid"
         )
-        writers = {name: _ParquetSink(out / "samples" / f"{name}.parquet") for name in ("train", "test")}
+        sinks = {
+            name: _ParquetSink(out / "samples" / f"{name}.parquet", fd.SAMPLE_SCHEMA)
+            for name in ("train", "test")
+        }
+        history = _ParquetSink(out / "features" / "user_history.parquet", fd.HISTORY_SCHEMA)
         online = []
         with progress.task("user features", total=n) as advance:
             for chunk in self._chunks(rows, "userId"):
+                chunk = joined.enrich(chunk)
                 feats = fd.user_window_features(chunk, vocab, spec.definitions)
                 sentinel = chunk["rid"].is_null()
                 online.append(
@@ -126,53 +126,83 @@ class DuckDBEngine:
                         [chunk["userId"], *feats.columns], ["userId", *feats.column_names]
                     ).filter(sentinel)
                 )
+                history.write(fd.histories(chunk.filter(pc.invert(sentinel))))
                 samples, is_test = fd.samples(chunk, feats, spec.definitions, spec.sample, spec.seed)
-                writers["train"].write(samples.filter(pc.invert(is_test)))
-                writers["test"].write(samples.filter(is_test))
+                sinks["train"].write(samples.filter(pc.invert(is_test)))
+                sinks["test"].write(samples.filter(is_test))
                 advance(_count_false(sentinel))
         users = pa.concat_tables(online)
         pq.write_table(users, out / "features" / "users.parquet")
-        counts = {f"{name}_samples": w.close() for name, w in writers.items()}
-        return {**counts, "users": users.num_rows}
+        history.close()
+        return {f"{name}_samples": sink.close() for name, sink in sinks.items()} | {
+            "users": users.num_rows
+        }
 
     @staticmethod
     def _chunks(rel: duckdb.DuckDBPyRelation, key: str) -> Iterator[pa.Table]:
         return whole_groups(rel.to_arrow_reader(BATCH_ROWS), key)
 
-    def _write_sql(self, query: str, path: Path) -> int:
-        table = self.con.sql(query).to_arrow_table()
-        pq.write_table(table, path)
-        return int(table.num_rows)
+
+class _MovieLookup:
+    """Static movie features (sorted by movieId), found by movieId with a binary search."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+        self.ids = self.table["movieId"].to_numpy()
+
+    def rows(self, movie_ids: np.ndarray) -> pa.Array:
+        """Row index of each movieId in `table`, null where the catalogue lacks it."""
+        pos = np.minimum(np.searchsorted(self.ids, movie_ids), max(len(self.ids) - 1, 0))
+        return pa.array(pos, mask=self.ids[pos] != movie_ids)
+
+
+class _Joined:
+    """Joins movie attributes, per-rating movie statistics and the split onto user-pass rows."""
+
+    def __init__(self, movies: _MovieLookup, stats: pa.Table, is_test: np.ndarray) -> None:
+        self.movies, self.stats, self.is_test = movies, stats, pa.array(is_test)
+
+    def enrich(self, chunk: pa.Table) -> pa.Table:
+        rid = chunk["rid"]
+        movie = self.movies.table.take(
+            self.movies.rows(chunk["movieId"].fill_null(-1).to_numpy())
+        ).drop_columns("movieId")
+        stats = self.stats.take(rid)
+        split = self.is_test.take(rid)
+        columns = {**_columns(chunk), **_columns(movie), **_columns(stats), "is_test": split}
+        columns["genreMask"] = pc.fill_null(columns["genreMask"], 0)
+        return pa.table(columns)
+
+
+def _columns(table: pa.Table) -> dict[str, pa.ChunkedArray]:
+    return dict(zip(table.column_names, table.columns, strict=True))
 
 
 class _ParquetSink:
     """Streams tables of one schema into a parquet file (written even when empty)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.path, self.rows = path, 0
-        self.writer: pq.ParquetWriter | None = None
+        self.writer = pq.ParquetWriter(path, schema)
+        self.rows = 0
 
     def write(self, table: pa.Table) -> None:
-        if self.writer is None:
-            self.writer = pq.ParquetWriter(self.path, table.schema)
         self.writer.write_table(table)
         self.rows += table.num_rows
 
     def close(self) -> int:
-        if self.writer is None:
-            pq.write_table(fd.SAMPLE_SCHEMA.empty_table(), self.path)
-        else:
-            self.writer.close()
+        self.writer.close()
         return self.rows
 
 
-def _write_catalog(ds: Dataset, ratings: pa.Table, tags: pa.Table, folder: Path) -> None:
+def _write_catalog(
+    ds: Dataset, ratings: pa.Table, is_test: np.ndarray, tags: pa.Table, folder: Path
+) -> None:
     """The canonical tables of the build's time window; each rating tagged with its split."""
     folder.mkdir(parents=True)
-    split = pc.if_else(ratings["is_test"], "test", "train")
+    split = pa.DictionaryArray.from_arrays(pa.array(is_test.astype(np.int8)), ["train", "test"])
     tables = {
-        "ratings": ratings.drop_columns(["rid", "is_test"]).append_column("split", split),
+        "ratings": ratings.append_column("split", split),
         "items": ds.items,
         "links": ds.links,
         "tags": tags,
