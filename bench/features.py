@@ -81,7 +81,9 @@ def measure(data: Path, repeat: int) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="small,1m,5m,25m", help="comma-separated: small,1m,5m,25m")
+    parser.add_argument(
+        "--sizes", default="small,1m,5m,25m", help="comma-separated: small,1m,5m,25m"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs per size (25m: at most 1)")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "sparrow-bench")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "features.json")

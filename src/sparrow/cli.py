@@ -20,8 +20,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 data_app = typer.Typer(help="Get, inspect and synthesise MovieLens datasets.", no_args_is_help=True)
-features_app = typer.Typer(help="Build leak-free training samples and online features.",
-                           no_args_is_help=True)
+features_app = typer.Typer(
+    help="Build leak-free training samples and online features.", no_args_is_help=True
+)
 app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
 
@@ -39,10 +40,16 @@ def _settings(config: Path | None) -> Settings:
 def data_fetch(
     name: Annotated[str, typer.Argument(help="Dataset name, e.g. ml-latest-small, ml-1m, ml-25m.")],
     dest: Annotated[
-        Path | None, typer.Option(help="Folder to put the dataset folder in [default: $SPARROW_DATA or ./data].")
+        Path | None,
+        typer.Option(
+            help="Folder to put the dataset folder in [default: $SPARROW_DATA or ./data]."
+        ),
     ] = None,
     mirror: Annotated[
-        str | None, typer.Option(help="Base URL serving NAME.zip [default: GroupLens; env SPARROW_DATA_MIRROR].")
+        str | None,
+        typer.Option(
+            help="Base URL serving NAME.zip [default: GroupLens; env SPARROW_DATA_MIRROR]."
+        ),
     ] = None,
     config: ConfigOption = None,
 ) -> None:
@@ -85,21 +92,34 @@ def features_build(
     data: Annotated[Path, typer.Option(help="A MovieLens dataset folder.")],
     out: Annotated[Path, typer.Option(help="Build directory to write (replaced atomically).")],
     until: Annotated[
-        int | None, typer.Option(help="Build as if the clock were at this Unix time: later ratings are ignored.")
+        int | None,
+        typer.Option(
+            help="Build as if the clock were at this Unix time: later ratings are ignored."
+        ),
     ] = None,
     split: Annotated[str | None, typer.Option(help="time (default) or random.")] = None,
-    test_fraction: Annotated[float | None, typer.Option(help="Share of samples in the test split [0.2].")] = None,
-    sample: Annotated[
-        float | None, typer.Option(help="Keep this seeded fraction of samples (the original used 0.1) [1.0].")
+    test_fraction: Annotated[
+        float | None, typer.Option(help="Share of samples in the test split [0.2].")
     ] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed for sampling and the random split [42].")] = None,
-    engine: Annotated[str | None, typer.Option(help="Batch engine: duckdb (embedded) [duckdb].")] = None,
+    sample: Annotated[
+        float | None,
+        typer.Option(help="Keep this seeded fraction of samples (the original used 0.1) [1.0]."),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed for sampling and the random split [42].")
+    ] = None,
+    engine: Annotated[
+        str | None, typer.Option(help="Batch engine: duckdb (embedded) [duckdb].")
+    ] = None,
     sparrow_compat: Annotated[
-        bool, typer.Option("--sparrow-compat", help="The original's leaky definitions, for comparison only.")
+        bool,
+        typer.Option(
+            "--sparrow-compat", help="The original's leaky definitions, for comparison only."
+        ),
     ] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Build train/test samples (the original's 27 columns, point-in-time correct) and online features."""
+    """Build point-in-time train/test samples (the original's 27 columns) and online features."""
     from sparrow.features.pipeline import build
     from sparrow.features.report import render
 
@@ -112,7 +132,7 @@ def features_build(
 
 
 def main() -> None:
-    """Console-script entry point: run the app, turn SparrowErrors into one line and an exit code."""
+    """Console-script entry point: a SparrowError becomes one line and an exit code."""
     try:
         app()
     except SparrowError as exc:

@@ -40,7 +40,8 @@ def test_row_counts(built: Path, con: duckdb.DuckDBPyConnection) -> None:
     assert 0.19 < test_share < 0.21
     cutoff = manifest["split"]["cutoff_ts"]
     [(late_train,)] = con.sql(
-        f"SELECT count(*) FROM read_parquet('{built}/samples/train.parquet') WHERE timestamp >= {cutoff}"
+        f"SELECT count(*) FROM read_parquet('{built}/samples/train.parquet')"
+        f" WHERE timestamp >= {cutoff}"
     ).fetchall()
     assert late_train == 0
 

@@ -1,5 +1,6 @@
 """Feature semantics on tiny hand-made data, expected values computed by hand."""
 
+import itertools
 import json
 import math
 import statistics
@@ -72,7 +73,11 @@ def test_first_rating_has_no_history(tmp_path: Path) -> None:
         assert row[name] is None, name
     assert row["movieRatingCount"] == 0
     assert row["label"] == 1
-    assert (row["releaseYear"], row["movieGenre1"], row["movieGenre2"]) == (2000, "Action", "Comedy")
+    assert (row["releaseYear"], row["movieGenre1"], row["movieGenre2"]) == (
+        2000,
+        "Action",
+        "Comedy",
+    )
 
 
 def test_one_prior_rating_and_same_second_ratings_do_not_see_each_other(tmp_path: Path) -> None:
@@ -85,7 +90,11 @@ def test_one_prior_rating_and_same_second_ratings_do_not_see_each_other(tmp_path
         assert row["userAvgReleaseYear"] == 2000.0
         assert row["userRatedMovie1"] == 1 and row["userRatedMovie2"] is None
         # Action and Comedy tie at one positive rating each: broken by name
-        assert (row["userGenre1"], row["userGenre2"], row["userGenre3"]) == ("Action", "Comedy", None)
+        assert (row["userGenre1"], row["userGenre2"], row["userGenre3"]) == (
+            "Action",
+            "Comedy",
+            None,
+        )
     assert samples[(1, 2)]["label"] == 0
     assert samples[(1, 3)]["releaseYear"] is None  # no "(YYYY)": no made-up year
     assert samples[(1, 3)]["movieGenre1"] is None
@@ -216,7 +225,7 @@ def test_whole_groups_never_splits_a_key() -> None:
     batches = [pa.record_batch({"k": keys[i : i + 3]}) for i in range(0, len(keys), 3)]
     chunks = [t["k"].to_pylist() for t in whole_groups(batches, "k")]
     assert [k for chunk in chunks for k in chunk] == keys
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert a[-1] != b[0]
 
 
@@ -228,5 +237,6 @@ def test_time_cutoff_and_unit_hash() -> None:
     users, movies = np.arange(100_000), np.arange(100_000) % 7
     u = fd.unit_hash(users, movies, 1)
     assert np.array_equal(u, fd.unit_hash(users, movies, 1))
-    assert 0.0 <= u.min() and u.max() < 1.0
+    assert u.min() >= 0.0
+    assert u.max() < 1.0
     assert abs(float((u < 0.3).mean()) - 0.3) < 0.01

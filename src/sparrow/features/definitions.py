@@ -67,7 +67,9 @@ def item_features(items: pa.Table, vocab: list[str]) -> pa.Table:
         "releaseYear": items["year"],
     }
     for slot, name in enumerate(MOVIE_GENRE_COLUMNS):
-        columns[name] = pa.array([gs[slot] if len(gs) > slot else None for gs in genres], pa.string())
+        columns[name] = pa.array(
+            [gs[slot] if len(gs) > slot else None for gs in genres], pa.string()
+        )
     columns["genreMask"] = pa.array(masks, pa.int64())
     return pa.table(columns)
 
@@ -200,8 +202,10 @@ def user_window_features(rows: pa.Table, vocab: list[str], d: Definitions) -> pa
         out[f"userRatedMovie{k}"] = pa.array(picked.astype(np.int32), mask=~ok)
 
     out["userRatingCount"] = pa.array(count, pa.int64())
-    years, year_sq, n_years = _prefix(year * year_valid), _prefix(year * year * year_valid), (
-        _prefix(year_valid)
+    years, year_sq, n_years = (
+        _prefix(year * year_valid),
+        _prefix(year * year * year_valid),
+        (_prefix(year_valid)),
     )
     avg_year, std_year = _mean_std(
         n_years[end] - n_years[lo], years[end] - years[lo], year_sq[end] - year_sq[lo], 1.0
@@ -212,7 +216,9 @@ def user_window_features(rows: pa.Table, vocab: list[str], d: Definitions) -> pa
     )
     if d.sparrow_compat:  # the original truncates the mean year and rounds to 2 decimals
         avg_year = pc.trunc(avg_year)
-        std_year, avg_rating, std_rating = (pc.round(a, 2) for a in (std_year, avg_rating, std_rating))
+        std_year, avg_rating, std_rating = (
+            pc.round(a, 2) for a in (std_year, avg_rating, std_rating)
+        )
     out |= {
         "userAvgReleaseYear": avg_year,
         "userReleaseYearStddev": std_year,
@@ -262,7 +268,11 @@ def histories(rows: pa.Table) -> pa.Table:
     offsets = pa.array(np.r_[starts, len(user)].astype(np.int32))
     lists = {
         name: pa.ListArray.from_arrays(offsets, rows[column].combine_chunks())
-        for name, column in (("movieIds", "movieId"), ("ratings", "rating"), ("timestamps", "timestamp"))
+        for name, column in (
+            ("movieIds", "movieId"),
+            ("ratings", "rating"),
+            ("timestamps", "timestamp"),
+        )
     }
     return pa.table({"userId": pa.array(user[starts]), **lists}).cast(HISTORY_SCHEMA)
 

@@ -107,7 +107,8 @@ class DuckDBEngine:
         """User features per rating: samples go to train/test, sentinel rows to online users."""
         rows = self.con.sql(
             "SELECT rid, user_id AS userId, item_id AS movieId, rating, ts AS timestamp FROM r"
-            f" UNION ALL SELECT NULL, user_id, NULL, NULL, {now} FROM (SELECT DISTINCT user_id FROM r)"
+            f" UNION ALL SELECT NULL, user_id, NULL, NULL, {now}"
+            " FROM (SELECT DISTINCT user_id FROM r)"
             " ORDER BY userId, timestamp, movieId NULLS LAST, rid"
         )
         sinks = {
@@ -127,7 +128,9 @@ class DuckDBEngine:
                     ).filter(sentinel)
                 )
                 history.write(fd.histories(chunk.filter(pc.invert(sentinel))))
-                samples, is_test = fd.samples(chunk, feats, spec.definitions, spec.sample, spec.seed)
+                samples, is_test = fd.samples(
+                    chunk, feats, spec.definitions, spec.sample, spec.seed
+                )
                 sinks["train"].write(samples.filter(pc.invert(is_test)))
                 sinks["test"].write(samples.filter(is_test))
                 advance(_count_false(sentinel))

@@ -115,7 +115,9 @@ def _check_replaceable(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file, not a build directory")
     if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
-        raise ConfigError(f"--out {out} is a non-empty folder that is not a build; refusing to replace it")
+        raise ConfigError(
+            f"--out {out} is a non-empty folder that is not a build; refusing to replace it"
+        )
 
 
 def _describe_dataset(path: Path, name: str, layout: str) -> dict[str, Any]:
