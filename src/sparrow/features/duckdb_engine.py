@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from sparrow.data.movielens import load
 from sparrow.data.schema import Dataset
 from sparrow.features import definitions as fd
 from sparrow.features.batches import whole_groups
@@ -37,8 +38,10 @@ class DuckDBEngine:
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
 
-    def build(self, ds: Dataset, out: Path, spec: BuildSpec, progress: Progress) -> BuildResult:
-        """Write the catalogue, samples and online features into `out`."""
+    def build(self, data: Path, out: Path, spec: BuildSpec, progress: Progress) -> BuildResult:
+        """Read the dataset folder `data`; write catalogue, samples and online features to `out`."""
+        with progress.task("load data", total=1):
+            ds = load(data)
         ratings, tags = ds.ratings, ds.tags
         if spec.until is not None:
             ratings = ratings.filter(pc.less_equal(ratings["ts"], spec.until))
@@ -74,7 +77,7 @@ class DuckDBEngine:
         joined = _Joined(movies, stats, is_test)
         rows = self._user_pass(ratings.num_rows, now, vocab, joined, spec, out, progress)
         rows |= {"ratings": ratings.num_rows, "items": ds.items.num_rows, "movies": online.num_rows}
-        return BuildResult(rows=rows, as_of=now - 1, cutoff=cutoff, genres=vocab)
+        return BuildResult(ds.name, ds.layout, rows, as_of=now - 1, cutoff=cutoff, genres=vocab)
 
     def _movie_pass(
         self, n: int, now: int, spec: BuildSpec, progress: Progress

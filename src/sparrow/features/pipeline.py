@@ -25,7 +25,6 @@ from rich.progress import Progress as RichProgress
 import sparrow
 from sparrow.atomic import atomic_dir
 from sparrow.config import FeatureSettings
-from sparrow.data import movielens
 from sparrow.errors import BuildError, ConfigError
 from sparrow.features.definitions import Definitions
 from sparrow.features.spec import BuildSpec
@@ -83,10 +82,8 @@ def build(
     timer = StepTimer(progress)
     started = time.perf_counter()
     with timer.bar, atomic_dir(out, overwrite=True) as tmp:
-        with timer.task("load data", total=1):
-            ds = movielens.load(data)
         try:
-            result = engine.build(ds, tmp, spec, timer)
+            result = engine.build(data, tmp, spec, timer)
         except ValueError as exc:
             raise BuildError(f"feature build failed: {exc}") from exc
         parameters = {"engine": settings.engine, **asdict(spec)}
@@ -94,7 +91,7 @@ def build(
             "kind": "sparrow-build",
             "format": FORMAT_VERSION,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "dataset": _describe_dataset(data, ds.name, ds.layout),
+            "dataset": _describe_dataset(data, result.dataset, result.layout),
             "parameters": parameters,
             "config_digest": _digest(parameters),
             "as_of": result.as_of,

@@ -30,6 +30,8 @@ class Progress(Protocol):
 class BuildResult:
     """What an engine reports back: row counts of what it wrote and the build's time facts."""
 
+    dataset: str  # the dataset folder's name
+    layout: str  # its MovieLens layout
     rows: dict[str, int]
     as_of: int  # the build's clock: the last timestamp features may see
     cutoff: int | None  # time split: first timestamp of the test period
