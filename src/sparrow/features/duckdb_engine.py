@@ -8,7 +8,9 @@ definition. The sorts carry only narrow rows; movie attributes and statistics ar
 by array lookups, which keeps 25M ratings within a few GB.
 """
 
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -114,13 +116,13 @@ class DuckDBEngine:
             " FROM (SELECT DISTINCT user_id FROM r)"
             " ORDER BY userId, timestamp, movieId NULLS LAST, rid"
         )
-        sinks = {
-            name: _ParquetSink(out / "samples" / f"{name}.parquet", fd.SAMPLE_SCHEMA)
-            for name in ("train", "test")
-        }
-        history = _ParquetSink(out / "features" / "user_history.parquet", fd.HISTORY_SCHEMA)
         online = []
-        with progress.task("user features", total=n) as advance:
+        with (
+            progress.task("user features", total=n) as advance,
+            _ParquetSink(out / "samples" / "train.parquet", fd.SAMPLE_SCHEMA) as train,
+            _ParquetSink(out / "samples" / "test.parquet", fd.SAMPLE_SCHEMA) as test,
+            _ParquetSink(out / "features" / "user_history.parquet", fd.HISTORY_SCHEMA) as history,
+        ):
             for chunk in self._chunks(rows, "userId"):
                 chunk = joined.enrich(chunk)
                 feats = fd.user_window_features(chunk, vocab, spec.definitions)
@@ -134,15 +136,12 @@ class DuckDBEngine:
                 samples, is_test = fd.samples(
                     chunk, feats, spec.definitions, spec.sample, spec.seed
                 )
-                sinks["train"].write(samples.filter(pc.invert(is_test)))
-                sinks["test"].write(samples.filter(is_test))
+                train.write(samples.filter(pc.invert(is_test)))
+                test.write(samples.filter(is_test))
                 advance(_count_false(sentinel))
         users = pa.concat_tables(online)
         pq.write_table(users, out / "features" / "users.parquet")
-        history.close()
-        return {f"{name}_samples": sink.close() for name, sink in sinks.items()} | {
-            "users": users.num_rows
-        }
+        return {"train_samples": train.rows, "test_samples": test.rows, "users": users.num_rows}
 
     @staticmethod
     def _chunks(rel: duckdb.DuckDBPyRelation, key: str) -> Iterator[pa.Table]:
@@ -185,20 +184,37 @@ def _columns(table: pa.Table) -> dict[str, pa.ChunkedArray]:
 
 
 class _ParquetSink:
-    """Streams tables of one schema into a parquet file (written even when empty)."""
+    """Streams tables of one schema into a parquet file on a background thread.
+
+    Encoding parquet releases the GIL, so writing overlaps with computing the next chunk; at
+    most `MAX_PENDING` tables wait. The file is written even when no rows arrive.
+    """
+
+    MAX_PENDING = 2
 
     def __init__(self, path: Path, schema: pa.Schema) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.writer = pq.ParquetWriter(path, schema)
+        self.thread = ThreadPoolExecutor(max_workers=1)
+        self.pending: deque[Future[None]] = deque()
         self.rows = 0
 
     def write(self, table: pa.Table) -> None:
-        self.writer.write_table(table)
+        while len(self.pending) >= self.MAX_PENDING:
+            self.pending.popleft().result()
+        self.pending.append(self.thread.submit(self.writer.write_table, table))
         self.rows += table.num_rows
 
-    def close(self) -> int:
-        self.writer.close()
-        return self.rows
+    def __enter__(self) -> "_ParquetSink":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            while self.pending:
+                self.pending.popleft().result()
+        finally:
+            self.thread.shutdown()
+            self.writer.close()
 
 
 def _write_catalog(
