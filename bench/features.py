@@ -1,6 +1,6 @@
 """Feature build wall time and peak memory on ml-latest-small and synthetic 1M/5M/25M ratings.
 
-    python bench/features.py                       # all sizes (25M: about 10 minutes in all)
+    python bench/features.py                       # all sizes, 3 runs each: about 6 minutes
     python bench/features.py --sizes small,1m --repeat 5
 
 Each run is a fresh process (`sparrow features build` as a user runs it); wall time covers the
@@ -84,15 +84,14 @@ def main() -> None:
     parser.add_argument(
         "--sizes", default="small,1m,5m,25m", help="comma-separated: small,1m,5m,25m"
     )
-    parser.add_argument("--repeat", type=int, default=3, help="runs per size (25m: at most 1)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per size (median reported)")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "sparrow-bench")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "features.json")
     args = parser.parse_args()
 
     results = {}
     for size in args.sizes.split(","):
-        repeat = 1 if size == "25m" else args.repeat
-        results[size] = measure(dataset(size, args.cache), repeat)
+        results[size] = measure(dataset(size, args.cache), args.repeat)
 
     table = Table(title="sparrow features build (fresh process per run, medians)")
     for column in ("dataset", "ratings", "runs", "wall s", "build s", "peak RSS MB", "ratings/s"):

@@ -25,7 +25,7 @@ class FeatureSettings(BaseModel):
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     sample: float = Field(1.0, gt=0.0, le=1.0, description="fraction of ratings kept (seeded)")
     seed: int = 42
-    positive_threshold: float = Field(3.5, description="label = 1 when rating >= this")
+    positive_threshold: float = Field(3.5, gt=0, le=5, description="label = 1 when rating >= this")
     history: int = Field(100, ge=1, description="previous ratings a user feature looks at")
     sparrow_compat: bool = Field(False, description="the original's leaky definitions")
 

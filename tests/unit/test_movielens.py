@@ -34,6 +34,11 @@ ML1M: Files = {
     "4::Untitled: Part 2::Drama\n",
     "users.dat": "1::F::1::10::48067\n2::M::56::16::70072\n3::M::25::20::55117\n",
 }
+ML10M: Files = {
+    "ratings.dat": "1::122::5::838985046\n1::185::4.5::1230782529\n",
+    "movies.dat": "122::Boomerang (1992)::Comedy|Romance\n185::Net, The (1995)::Action|Crime\n",
+    "tags.dat": "15::4973::excellent!::1215184630\n20::1747::Star Wars: Episode I::1188263880\n",
+}
 _FLAGS = "|0|0|0|1|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0"  # Animation, Children's, Comedy
 ML100K: Files = {
     "u.data": "196\t242\t3\t881250949\n186\t302\t5\t891717742\n",
@@ -43,7 +48,7 @@ ML100K: Files = {
     "1650|Café, The (1997)|01-Jan-1997|||0|0|0|0|0|0|0|0|1|0|0|0|0|0|0|0|0|1|1\n",
     "u.user": "1|24|M|technician|85711\n2|53|F|other|94043\n",
 }
-LAYOUT_FILES = {"csv": CSV, "ml-1m": ML1M, "ml-100k": ML100K}
+LAYOUT_FILES = {"csv": CSV, "ml-1m": ML1M, "ml-10m": ML10M, "ml-100k": ML100K}
 
 
 def write(folder: Path, files: Files) -> Path:
@@ -155,6 +160,21 @@ def test_ml_1m_layout(tmp_path: Path) -> None:
     assert_table(data.tags, TAGS.empty_table())
 
 
+def test_ml_10m_layout_has_tags_and_no_users(tmp_path: Path) -> None:
+    data = load(write(tmp_path / "ml-10M100K", ML10M))
+    assert data.layout == "ml-10m"
+    assert data.users is None
+    assert data.ratings["rating"].to_pylist() == [5.0, 4.5]
+    assert data.items["title"].to_pylist() == ["Boomerang", "Net, The"]
+    assert_table(
+        data.tags,
+        table(
+            TAGS,
+            [(15, 4973, "excellent!", 1215184630), (20, 1747, "Star Wars: Episode I", 1188263880)],
+        ),
+    )
+
+
 def test_ml_100k_layout(tmp_path: Path) -> None:
     data = load(write(tmp_path / "ml-100k", ML100K))
     assert (data.name, data.layout) == ("ml-100k", "ml-100k")
@@ -220,7 +240,6 @@ BAD_INPUT = [
     # (case, layout, files replaced, file named, line (None: no line), message fragment)
     ("no ratings file", "csv", {"ratings.csv": None}, "ml", None, "missing ratings.csv"),
     ("no movies file", "csv", {"movies.csv": None}, "ml", None, "missing movies.csv"),
-    ("no users file", "ml-1m", {"users.dat": None}, "ml", None, "missing users.dat"),
     ("empty file", "csv", {"ratings.csv": ""}, "ratings.csv", None, "file is empty"),
     ("header only", "csv", {"ratings.csv": R[:32]}, "ratings.csv", None, "no data rows"),
     ("truncated csv", "csv", {"ratings.csv": R + "1,2,3."}, "ratings.csv", 3, "expected 4 fields"),

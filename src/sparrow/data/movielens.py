@@ -1,7 +1,8 @@
 """MovieLens loaders: every official layout -> the canonical tables of `schema.py`.
 
-Layouts: "csv" (ml-latest-small, ml-latest, ml-25m, ml-32m), "ml-1m" (`::`-separated .dat
-files) and "ml-100k" (u.data, u.item, u.user). Large numeric files are read by pyarrow.csv
+Layouts: "csv" (ml-latest-small, ml-latest, ml-20m, ml-25m, ml-32m), "ml-1m" and "ml-10m"
+(`::`-separated .dat files; ml-1m has users.dat, ml-10m has tags.dat) and "ml-100k" (u.data,
+u.item, u.user). Large numeric files are read by pyarrow.csv
 (multi-threaded); the small movie and user files are parsed line by line. Bad input raises one
 DataError naming the file and, where known, the 1-based line.
 """
@@ -56,6 +57,11 @@ class _Spec:
     def quoted(self) -> bool:
         return self.header is not None
 
+    @property
+    def splittable(self) -> bool:
+        """pyarrow can split it: one-character delimiter, or `::` with no text field to hold ':'."""
+        return len(self.delimiter) == 1 or not _strings(self)
+
 
 @dataclass(frozen=True)
 class _Layout:
@@ -68,6 +74,7 @@ class _Layout:
     tags: _Spec | None = None
     users: _Spec | None = None
     to_user: Callable[[Row], Row] | None = None
+    marker: str | None = None  # a file that tells this layout from the next one with its files
 
 
 def _csv(name: str, header: str, fields: tuple[pa.Field, ...]) -> _Spec:
@@ -144,6 +151,13 @@ LAYOUTS = {
         to_item=_item_from_text,
         users=_dat("users.dat", "::", *_1M_USER),
         to_user=_user_1m,
+        marker="users.dat",
+    ),
+    "ml-10m": _Layout(
+        ratings=_dat("ratings.dat", "::", *RATINGS),
+        movies=_dat("movies.dat", "::", *_MOVIE_FIELDS),
+        to_item=_item_from_text,
+        tags=_dat("tags.dat", "::", *TAGS),
     ),
     "ml-100k": _Layout(
         ratings=_dat("u.data", "\t", *RATINGS),
@@ -355,16 +369,20 @@ def _optional(folder: Path, spec: _Spec | None, schema: pa.Schema) -> pa.Table:
     """links/tags: empty tables when the layout or the folder has none."""
     if spec is None or not (folder / spec.name).exists():
         return schema.empty_table()
+    if not spec.splittable:  # ml-10m tags.dat: a tag may contain ':'
+        return _read_small(folder, spec, list, schema)
     return _read_fast(folder, spec, schema)
 
 
 def detect_layout(path: Path) -> str:
-    """The layout of a dataset folder: "csv", "ml-1m" or "ml-100k", from the files in it."""
+    """The layout of a dataset folder (a key of LAYOUTS), from the files in it."""
     folder = Path(path)
     if not folder.is_dir():
         raise DataError(f"dataset folder not found: {folder}")
     for name, layout in LAYOUTS.items():
-        if any((folder / spec.name).is_file() for spec in (layout.ratings, layout.movies)):
+        if any((folder / spec.name).is_file() for spec in (layout.ratings, layout.movies)) and (
+            layout.marker is None or (folder / layout.marker).is_file()
+        ):
             return name
     expected = " | ".join(
         f"{layout.ratings.name} + {layout.movies.name}" for layout in LAYOUTS.values()

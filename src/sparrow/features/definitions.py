@@ -202,11 +202,8 @@ def user_window_features(rows: pa.Table, vocab: list[str], d: Definitions) -> pa
         out[f"userRatedMovie{k}"] = pa.array(picked.astype(np.int32), mask=~ok)
 
     out["userRatingCount"] = pa.array(count, pa.int64())
-    years, year_sq, n_years = (
-        _prefix(year * year_valid),
-        _prefix(year * year * year_valid),
-        (_prefix(year_valid)),
-    )
+    years, year_sq = _prefix(year * year_valid), _prefix(year * year * year_valid)
+    n_years = _prefix(year_valid)
     avg_year, std_year = _mean_std(
         n_years[end] - n_years[lo], years[end] - years[lo], year_sq[end] - year_sq[lo], 1.0
     )
