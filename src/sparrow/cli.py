@@ -129,6 +129,7 @@ def features_build(
     )  # fmt: skip
     manifest = build(data, out, params, until=until, progress=True)
     console.print(render(manifest))
+    console.print(f"[green]wrote:[/green] {out}  (details in {out / 'manifest.json'})")
 
 
 def main() -> None:

@@ -41,7 +41,7 @@ class StepTimer:
         self.timings: dict[str, float] = {}
         self.bar = RichProgress(
             TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("rows"), TimeElapsedColumn(), disable=not show, transient=False,
+            TimeElapsedColumn(), disable=not show, transient=False,
         )  # fmt: skip
 
     @contextmanager

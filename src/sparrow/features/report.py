@@ -16,11 +16,11 @@ def render(manifest: dict[str, Any]) -> Table:
     positive = manifest["positive_rate"]
     table = Table(title=f"feature build: {manifest['dataset']['name']}", show_header=False)
     table.add_column("what", style="bold")
-    table.add_column("value", justify="right")
+    table.add_column("value")
     cutoff = f"time, test from {_date(split['cutoff_ts'])}" if split["cutoff_ts"] else "random"
     entries = [
         ("ratings used", f"{rows['ratings']:,}"),
-        ("as of", _date(manifest["as_of"])),
+        ("as of (UTC)", _date(manifest["as_of"])),
         ("split", f"{cutoff} ({split['test_fraction']:.0%} test)"),
         ("train samples", f"{rows['train_samples']:,} ({_rate(positive['train'])} positive)"),
         ("test samples", f"{rows['test_samples']:,} ({_rate(positive['test'])} positive)"),
@@ -28,12 +28,17 @@ def render(manifest: dict[str, Any]) -> Table:
         ("genres", str(len(manifest["genres"]))),
         ("mode", "sparrow-compat (leaky)" if manifest["parameters"]["definitions"]["sparrow_compat"]
          else "point-in-time"),
-        ("time", "  ".join(f"{k} {v:.1f}s" for k, v in manifest["timings_s"].items())),
+        ("build time", _timings(manifest["timings_s"])),
         ("config digest", manifest["config_digest"]),
     ]  # fmt: skip
     for what, value in entries:
         table.add_row(what, value)
     return table
+
+
+def _timings(timings: dict[str, float]) -> str:
+    steps = ", ".join(f"{name} {seconds:.1f}" for name, seconds in timings.items() if name != "total")
+    return f"{timings['total']:.1f} s ({steps})"
 
 
 def _rate(value: float | None) -> str:
