@@ -35,44 +35,11 @@ def test_features_build_prints_a_summary(ml_latest_small: Path, tmp_path: Path) 
 
 
 def test_bad_input_is_one_line_and_a_nonzero_exit(tmp_path: Path) -> None:
+    build = ["features", "build", "--out", str(tmp_path / "b"), "--data"]
     cases = [
-        (
-            [
-                "features",
-                "build",
-                "--data",
-                str(tmp_path / "missing"),
-                "--out",
-                str(tmp_path / "b"),
-            ],
-            3,
-        ),
-        (
-            [
-                "features",
-                "build",
-                "--data",
-                ".",
-                "--out",
-                str(tmp_path / "b"),
-                "--test-fraction",
-                "2",
-            ],
-            2,
-        ),
-        (
-            [
-                "features",
-                "build",
-                "--data",
-                ".",
-                "--out",
-                str(tmp_path / "b"),
-                "--split",
-                "sideways",
-            ],
-            2,
-        ),
+        ([*build, str(tmp_path / "missing")], 3),
+        ([*build, ".", "--test-fraction", "2"], 2),
+        ([*build, ".", "--split", "sideways"], 2),
         (["data", "info", str(tmp_path)], 3),
     ]
     for args, code in cases:

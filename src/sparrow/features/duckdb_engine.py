@@ -34,11 +34,9 @@ class DuckDBEngine:
 
     name = "duckdb"
 
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(self) -> None:
         self.con = duckdb.connect()
         self.con.execute("SET enable_progress_bar = false")
-        if threads:
-            self.con.execute(f"SET threads = {int(threads)}")
 
     def build(self, data: Path, out: Path, spec: BuildSpec, progress: Progress) -> BuildResult:
         """Read the dataset folder `data`; write catalogue, samples and online features to `out`."""
