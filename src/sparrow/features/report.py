@@ -37,7 +37,7 @@ def render(manifest: dict[str, Any]) -> Table:
 
 
 def _timings(timings: dict[str, float]) -> str:
-    steps = ", ".join(f"{name} {seconds:.1f}" for name, seconds in timings.items() if name != "total")
+    steps = ", ".join(f"{step} {s:.1f}" for step, s in timings.items() if step != "total")
     return f"{timings['total']:.1f} s ({steps})"
 
 
