@@ -23,12 +23,12 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	@touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,spark]'
 	@touch $@
 
 setup: $(VENV)/.installed  ## create .venv and install sparrow
 
-dev: $(VENV)/.installed-dev  ## install sparrow with the dev tools
+dev: $(VENV)/.installed-dev  ## install sparrow with the dev tools and the Spark engine
 
 demo: setup  ## get ml-latest-small, show it, build its features
 	@[ -d "$(DATA)/$(DATASET)" ] || $(BIN)/sparrow data fetch $(DATASET) --dest "$(DATA)"

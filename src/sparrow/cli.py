@@ -109,7 +109,14 @@ def features_build(
         int | None, typer.Option(help="Seed for sampling and the random split [42].")
     ] = None,
     engine: Annotated[
-        str | None, typer.Option(help="Batch engine: duckdb (embedded) [duckdb].")
+        str | None,
+        typer.Option(help="Batch engine: duckdb (embedded) or spark (pip extra 'spark') [duckdb]."),
+    ] = None,
+    spark_master: Annotated[
+        str | None,
+        typer.Option(
+            help="Spark master URL: local[N], spark://host:7077, yarn, k8s://... [local[*]]."
+        ),
     ] = None,
     sparrow_compat: Annotated[
         bool,
@@ -125,7 +132,7 @@ def features_build(
 
     params = with_overrides(
         _settings(config).features, split=split, test_fraction=test_fraction, sample=sample,
-        seed=seed, engine=engine, sparrow_compat=sparrow_compat or None,
+        seed=seed, engine=engine, spark_master=spark_master, sparrow_compat=sparrow_compat or None,
     )  # fmt: skip
     manifest = build(data, out, params, until=until, progress=True)
     console.print(render(manifest))

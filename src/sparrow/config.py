@@ -20,7 +20,11 @@ GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/"
 class FeatureSettings(BaseModel):
     """The offline feature build (`sparrow features build`)."""
 
-    engine: str = Field("duckdb", description="batch engine: duckdb (embedded)")
+    engine: str = Field("duckdb", description="batch engine: duckdb (embedded) or spark")
+    spark_master: str = Field("local[*]", description="Spark master URL (engine spark)")
+    spark_conf: dict[str, str] = Field(
+        default_factory=dict, description="extra Spark settings, e.g. spark.driver.memory"
+    )
     split: Literal["time", "random"] = "time"
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     sample: float = Field(1.0, gt=0.0, le=1.0, description="fraction of ratings kept (seeded)")

@@ -6,7 +6,10 @@ from typing import Any
 from sparrow.errors import ConfigError
 
 BACKENDS: dict[str, dict[str, str]] = {
-    "engine": {"duckdb": "sparrow.features.duckdb_engine:DuckDBEngine"},
+    "engine": {
+        "duckdb": "sparrow.features.duckdb_engine:DuckDBEngine",
+        "spark": "sparrow.features.spark_engine:SparkEngine",
+    },
 }
 
 

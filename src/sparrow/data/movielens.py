@@ -409,8 +409,12 @@ def load_items(path: Path) -> pa.Table:
     return _items(Path(path), LAYOUTS[detect_layout(path)])
 
 
-def load(path: Path) -> Dataset:
-    """Every table of a dataset folder, in the canonical schemas."""
+def load(path: Path, *, ratings: bool = True) -> Dataset:
+    """Every table of a dataset folder, in the canonical schemas.
+
+    With `ratings=False` the ratings table is left empty (an engine that reads the ratings
+    itself, such as Spark, takes the small tables from here).
+    """
     folder = Path(path)
     name = detect_layout(folder)
     layout = LAYOUTS[name]
@@ -420,7 +424,7 @@ def load(path: Path) -> Dataset:
     return Dataset(
         name=folder.resolve().name,
         layout=name,
-        ratings=_ratings(folder, layout),
+        ratings=_ratings(folder, layout) if ratings else RATINGS.empty_table(),
         items=_items(folder, layout),
         links=_optional(folder, layout.links, LINKS),
         tags=_optional(folder, layout.tags, TAGS),

@@ -19,6 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sparrow.data.schema import RATINGS
+
 SAMPLE_COLUMNS = (
     "movieId", "userId", "rating", "timestamp", "label", "releaseYear",
     "movieGenre1", "movieGenre2", "movieGenre3",
@@ -30,6 +32,7 @@ SAMPLE_COLUMNS = (
 )  # fmt: skip
 MOVIE_GENRE_SLOTS = 3
 MOVIE_GENRE_COLUMNS = tuple(f"movieGenre{k}" for k in range(1, MOVIE_GENRE_SLOTS + 1))
+MOVIE_STATS = ("movieRatingCount", "movieAvgRating", "movieRatingStddev")
 USER_MOVIE_SLOTS = 5
 USER_GENRE_SLOTS = 5
 MAX_GENRES = 63  # genre sets travel as int64 bit masks
@@ -74,6 +77,33 @@ def item_features(items: pa.Table, vocab: list[str]) -> pa.Table:
     return pa.table(columns)
 
 
+def online_movies(items: pa.Table, static: pa.Table, now: pa.Table) -> pa.Table:
+    """Every catalogue movie with its static features and its statistics as of the build time.
+
+    `items`: canonical items; `static`: their `item_features`, row for row; `now`: movieId and
+    MOVIE_STATS of the movie pass's sentinel rows, in any order.
+    """
+    stats = now.take(pc.index_in(items["item_id"], now["movieId"]))
+    table = pa.table(
+        {
+            "movieId": items["item_id"],
+            "title": items["title"],
+            **{name: static[name] for name in ("releaseYear", *MOVIE_GENRE_COLUMNS)},
+            **{name: stats[name] for name in MOVIE_STATS},
+        }
+    )
+    return table.take(pc.sort_indices(table["movieId"]))
+
+
+CATALOG_RATINGS_SCHEMA = RATINGS.append(pa.field("split", pa.string(), nullable=False))
+
+
+def catalog_ratings(ratings: pa.Table, is_test: np.ndarray) -> pa.Table:
+    """Canonical ratings with their split, "train" or "test"."""
+    split = pc.if_else(pa.array(is_test, pa.bool_()), "test", "train")
+    return ratings.append_column("split", split).cast(CATALOG_RATINGS_SCHEMA)
+
+
 def label(rating: np.ndarray, threshold: float) -> np.ndarray:
     """1 when the rating is at least the threshold, else 0 (int8)."""
     return (rating >= threshold).astype(np.int8)
@@ -88,6 +118,21 @@ def unit_hash(user_id: np.ndarray, item_id: np.ndarray, seed: int) -> np.ndarray
     x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     x = x ^ (x >> np.uint64(31))
     return (x >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+@dataclass(frozen=True)
+class Split:
+    """Which ratings are test: at or after `cutoff` (time split), else by a seeded hash."""
+
+    test_fraction: float
+    seed: int
+    cutoff: int | None = None
+
+    def is_test(self, ts: np.ndarray, user_id: np.ndarray, item_id: np.ndarray) -> np.ndarray:
+        """A boolean per rating."""
+        if self.cutoff is not None:
+            return np.asarray(ts >= self.cutoff)
+        return unit_hash(user_id, item_id, self.seed + 1) < self.test_fraction
 
 
 def time_cutoff(ts: np.ndarray, test_fraction: float) -> int:
@@ -292,13 +337,12 @@ SAMPLE_SCHEMA = pa.schema(
 
 def samples(
     rows: pa.Table, user_features: pa.Table, d: Definitions, sample: float, seed: int
-) -> tuple[pa.Table, pa.ChunkedArray]:
-    """The training samples of a chunk of rows and whether each is in the test split.
+) -> tuple[pa.Table, np.ndarray]:
+    """The training samples of a chunk of rows, and which rows they are (a boolean mask).
 
-    `rows` are the user pass's input (movie features joined, `is_test` set per rating; sentinel
-    rows have a null rating), `user_features` its `user_window_features`. A sample is kept when
-    the user had `d.min_user_ratings` earlier ratings and the seeded hash of (user, movie) falls
-    below `sample`.
+    `rows` are the user pass's input (movie features joined; sentinel rows have a null rating),
+    `user_features` its `user_window_features`. A sample is kept when the user had
+    `d.min_user_ratings` earlier ratings and the seeded hash of (user, movie) is below `sample`.
     """
     rating = _column(rows, "rating", np.float64)
     keep = rows["rating"].is_valid().to_numpy(zero_copy_only=False)
@@ -310,5 +354,4 @@ def samples(
     columns |= dict(zip(user_features.column_names, user_features.columns, strict=True))
     columns["label"] = pa.array(label(rating, d.positive_threshold))
     table = pa.table(columns).select(SAMPLE_SCHEMA.names).cast(SAMPLE_SCHEMA)
-    mask = pa.array(keep)
-    return table.filter(mask), rows["is_test"].filter(mask)
+    return table.filter(pa.array(keep)), keep

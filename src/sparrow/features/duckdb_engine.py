@@ -1,4 +1,4 @@
-"""The embedded engine: DuckDB sorts, numpy joins, `definitions` computes every feature.
+"""The embedded engine: DuckDB sorts, numpy joins, `passes` computes every feature.
 
 Two passes over the ratings, each sorted so that an entity's rows arrive together:
 movies by (movieId, timestamp), then users by (userId, timestamp, movieId). One sentinel row
@@ -19,22 +19,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from sparrow.config import FeatureSettings
 from sparrow.data.movielens import load
-from sparrow.data.schema import Dataset
 from sparrow.features import definitions as fd
+from sparrow.features import passes
 from sparrow.features.batches import whole_groups
+from sparrow.features.catalog import write_small_tables
 from sparrow.features.spec import BuildResult, BuildSpec, Progress
 
 BATCH_ROWS = 262_144
-MOVIE_STATS = ("movieRatingCount", "movieAvgRating", "movieRatingStddev")
 
 
 class DuckDBEngine:
     """Runs the feature build in-process on DuckDB and Arrow."""
 
-    name = "duckdb"
-
-    def __init__(self) -> None:
+    def __init__(self, settings: FeatureSettings) -> None:
         self.con = duckdb.connect()
         self.con.execute("SET enable_progress_bar = false")
 
@@ -42,20 +41,15 @@ class DuckDBEngine:
         """Read the dataset folder `data`; write catalogue, samples and online features to `out`."""
         with progress.task("load data", total=1):
             ds = load(data)
-        ratings, tags = ds.ratings, ds.tags
+        ratings = ds.ratings
         if spec.until is not None:
             ratings = ratings.filter(pc.less_equal(ratings["ts"], spec.until))
-            tags = tags.filter(pc.less_equal(tags["ts"], spec.until))
         if ratings.num_rows == 0:
             raise ValueError("no ratings at or before --until" if spec.until else "no ratings")
         now = (spec.until if spec.until is not None else pc.max(ratings["ts"]).as_py()) + 1
         ts = ratings["ts"].to_numpy()
         cutoff = fd.time_cutoff(ts, spec.test_fraction) if spec.split == "time" else None
-        if cutoff is not None:
-            is_test = ts >= cutoff
-        else:
-            ids = ratings["user_id"].to_numpy(), ratings["item_id"].to_numpy()
-            is_test = fd.unit_hash(*ids, spec.seed + 1) < spec.test_fraction
+        split = fd.Split(spec.test_fraction, spec.seed, cutoff)
         ratings = ratings.append_column("rid", pa.array(np.arange(ratings.num_rows)))
         self.con.register("r", ratings)
         vocab = fd.genre_vocabulary(ds.items)
@@ -64,50 +58,45 @@ class DuckDBEngine:
         self.con.register("items", movies.table)
 
         with progress.task("catalogue", total=1):
-            _write_catalog(ds, ratings.drop_columns("rid"), is_test, tags, out / "catalog")
+            is_test = split.is_test(
+                ts, ratings["user_id"].to_numpy(), ratings["item_id"].to_numpy()
+            )
+            write_small_tables(ds, spec.until, out / "catalog")
+            pq.write_table(
+                fd.catalog_ratings(ratings.drop_columns("rid"), is_test),
+                out / "catalog" / "ratings.parquet",
+            )
         (out / "features").mkdir()
-        stats, stats_now = self._movie_pass(ratings.num_rows, now, spec, progress)
-        # sentinel rows come out of the movie pass in movieId order, as `items`
-        static = movies.table.drop_columns(["movieId", "genreMask"])
-        online = pa.table(
-            {"movieId": items["item_id"], "title": items["title"], **_columns(static),
-             **_columns(stats_now.drop_columns("movieId"))}
-        )  # fmt: skip
+        stats = self._movie_pass(ratings.num_rows, now, spec, progress)
+        sentinel = stats["rid"].is_null()
+        online = fd.online_movies(items, movies.table, stats.filter(sentinel))
         pq.write_table(online, out / "features" / "movies.parquet")
-        joined = _Joined(movies, stats, is_test)
-        rows = self._user_pass(ratings.num_rows, now, vocab, joined, spec, out, progress)
+        per_rating = stats.filter(pc.invert(sentinel))
+        per_rating = per_rating.take(pc.sort_indices(per_rating["rid"]))  # row i: rid i
+        joined = _Joined(movies, per_rating.select(list(fd.MOVIE_STATS)))
+        rows = self._user_pass(ratings.num_rows, now, vocab, joined, spec, split, out, progress)
         rows |= {"ratings": ratings.num_rows, "items": ds.items.num_rows, "movies": online.num_rows}
         return BuildResult(ds.name, ds.layout, rows, as_of=now - 1, cutoff=cutoff, genres=vocab)
 
-    def _movie_pass(
-        self, n: int, now: int, spec: BuildSpec, progress: Progress
-    ) -> tuple[pa.Table, pa.Table]:
-        """Movie statistics per rating (row i = rid i) and, from sentinel rows, per movie now."""
+    def _movie_pass(self, n: int, now: int, spec: BuildSpec, progress: Progress) -> pa.Table:
+        """Movie statistics of every rating (by rid) and, on sentinel rows, of every movie now."""
         rows = self.con.sql(
             "SELECT rid, item_id AS movieId, ts AS timestamp, rating FROM r"
             f" UNION ALL SELECT NULL, movieId, {now}, NULL FROM items"
             " ORDER BY movieId, timestamp, rid NULLS LAST"
         )
-        per_rating, online = [], []
+        parts = []
         with progress.task("movie features", total=n) as advance:
             for chunk in self._chunks(rows, "movieId"):
-                stats = fd.movie_window_features(chunk, spec.definitions)
-                stats = stats.append_column("rid", chunk["rid"]).append_column(
-                    "movieId", chunk["movieId"]
-                )
-                sentinel = chunk["rid"].is_null()
-                per_rating.append(stats.filter(pc.invert(sentinel)).drop_columns("movieId"))
-                online.append(stats.filter(sentinel).drop_columns("rid"))
-                advance(_count_false(sentinel))
-            by_rid = pa.concat_tables(per_rating)
-            by_rid = by_rid.take(pc.sort_indices(by_rid["rid"])).drop_columns("rid")
-        return by_rid, pa.concat_tables(online)
+                parts.append(passes.movie_chunk(chunk, spec))
+                advance(_count_ratings(chunk))
+        return pa.concat_tables(parts)
 
     def _user_pass(
-        self, n: int, now: int, vocab: list[str], joined: "_Joined", spec: BuildSpec, out: Path,
-        progress: Progress,
+        self, n: int, now: int, vocab: list[str], joined: "_Joined", spec: BuildSpec,
+        split: fd.Split, out: Path, progress: Progress,
     ) -> dict[str, int]:  # fmt: skip
-        """User features per rating: samples go to train/test, sentinel rows to online users."""
+        """Samples to train/test, histories, and sentinel rows to online users."""
         rows = self.con.sql(
             "SELECT rid, user_id AS userId, item_id AS movieId, rating, ts AS timestamp FROM r"
             f" UNION ALL SELECT NULL, user_id, NULL, NULL, {now}"
@@ -122,21 +111,12 @@ class DuckDBEngine:
             _ParquetSink(out / "features" / "user_history.parquet", fd.HISTORY_SCHEMA) as history,
         ):
             for chunk in self._chunks(rows, "userId"):
-                chunk = joined.enrich(chunk)
-                feats = fd.user_window_features(chunk, vocab, spec.definitions)
-                sentinel = chunk["rid"].is_null()
-                online.append(
-                    pa.Table.from_arrays(
-                        [chunk["userId"], *feats.columns], ["userId", *feats.column_names]
-                    ).filter(sentinel)
-                )
-                history.write(fd.histories(chunk.filter(pc.invert(sentinel))))
-                samples, is_test = fd.samples(
-                    chunk, feats, spec.definitions, spec.sample, spec.seed
-                )
-                train.write(samples.filter(pc.invert(is_test)))
-                test.write(samples.filter(is_test))
-                advance(_count_false(sentinel))
+                result = passes.user_chunk(joined.enrich(chunk), vocab, spec, split)
+                train.write(result.train)
+                test.write(result.test)
+                history.write(result.histories)
+                online.append(result.users)
+                advance(_count_ratings(chunk))
         users = pa.concat_tables(online)
         pq.write_table(users, out / "features" / "users.parquet")
         return {"train_samples": train.rows, "test_samples": test.rows, "users": users.num_rows}
@@ -160,21 +140,17 @@ class _MovieLookup:
 
 
 class _Joined:
-    """Joins movie attributes, per-rating movie statistics and the split onto user-pass rows."""
+    """Joins movie attributes and per-rating movie statistics (row i: rid i) onto user rows."""
 
-    def __init__(self, movies: _MovieLookup, stats: pa.Table, is_test: np.ndarray) -> None:
-        self.movies, self.stats, self.is_test = movies, stats, pa.array(is_test)
+    def __init__(self, movies: _MovieLookup, stats: pa.Table) -> None:
+        self.movies, self.stats = movies, stats
 
     def enrich(self, chunk: pa.Table) -> pa.Table:
-        rid = chunk["rid"]
         movie = self.movies.table.take(
             self.movies.rows(chunk["movieId"].fill_null(-1).to_numpy())
         ).drop_columns("movieId")
-        stats = self.stats.take(rid)
-        split = self.is_test.take(rid)
-        columns = {**_columns(chunk), **_columns(movie), **_columns(stats), "is_test": split}
-        columns["genreMask"] = pc.fill_null(columns["genreMask"], 0)
-        return pa.table(columns)
+        stats = self.stats.take(chunk["rid"])
+        return pa.table({**_columns(chunk), **_columns(movie), **_columns(stats)})
 
 
 def _columns(table: pa.Table) -> dict[str, pa.ChunkedArray]:
@@ -215,23 +191,6 @@ class _ParquetSink:
             self.writer.close()
 
 
-def _write_catalog(
-    ds: Dataset, ratings: pa.Table, is_test: np.ndarray, tags: pa.Table, folder: Path
-) -> None:
-    """The canonical tables of the build's time window; each rating tagged with its split."""
-    folder.mkdir(parents=True)
-    split = pa.DictionaryArray.from_arrays(pa.array(is_test.astype(np.int8)), ["train", "test"])
-    tables = {
-        "ratings": ratings.append_column("split", split),
-        "items": ds.items,
-        "links": ds.links,
-        "tags": tags,
-    }
-    if ds.users is not None:
-        tables["users"] = ds.users
-    for name, table in tables.items():
-        pq.write_table(table, folder / f"{name}.parquet")
-
-
-def _count_false(mask: pa.ChunkedArray) -> int:
-    return len(mask) - int(pc.sum(mask).as_py() or 0)
+def _count_ratings(chunk: pa.Table) -> int:
+    """Real ratings in a chunk (sentinel rows have no rating)."""
+    return int(chunk.num_rows - chunk["rating"].null_count)

@@ -78,7 +78,7 @@ def build(
     """Build features from the dataset folder `data` into the build directory `out`."""
     _check_replaceable(out)
     spec = spec_from_settings(settings, until)
-    engine = load_backend("engine", settings.engine)()
+    engine = load_backend("engine", settings.engine)(settings)
     timer = StepTimer(progress)
     started = time.perf_counter()
     with timer.bar, atomic_dir(out, overwrite=True) as tmp:
