@@ -13,60 +13,22 @@ import json
 import os
 import platform
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from sparrow.data.synthetic import generate
-
-REPO = Path(__file__).resolve().parents[1]
-SMALL = Path(os.environ.get("SPARROW_DATA", REPO.parent / "shared" / "data")) / "ml-latest-small"
-# users, movies, ratings: proportions of ml-1m, ml-10m and ml-25m
-SYNTHETIC = {
-    "1m": (6_000, 4_000, 1_000_000),
-    "5m": (32_000, 20_000, 5_000_000),
-    "25m": (162_000, 62_000, 25_000_000),
-}
-CHILD = """
-import json, resource, sys, time
-from pathlib import Path
+from common import CACHE, REPO, dataset, run_build
 from sparrow.config import FeatureSettings
-from sparrow.features.pipeline import build
-start = time.perf_counter()
-manifest = build(Path(sys.argv[1]), Path(sys.argv[2]), FeatureSettings(), progress=False)
-print(json.dumps({"build_s": time.perf_counter() - start, "rows": manifest["rows"],
-                  "timings_s": manifest["timings_s"],
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-"""
 
 
-def dataset(size: str, cache: Path) -> Path:
-    """The dataset folder for `size`, generated into `cache` on first use."""
-    if size == "small":
-        return SMALL
-    folder = cache / f"synthetic-{size}"
-    if not (folder / "ratings.csv").is_file():
-        users, items, ratings = SYNTHETIC[size]
-        generate(folder, users=users, items=items, ratings=ratings, seed=42)
-    return folder
-
-
-def measure(data: Path, repeat: int) -> dict[str, object]:
+def measure(data: Path, repeat: int) -> dict[str, Any]:
     """Run the build `repeat` times in fresh processes; medians of wall time and peak memory."""
-    runs = []
+    settings = FeatureSettings().model_dump_json()
     with tempfile.TemporaryDirectory(prefix="sparrow-bench-") as tmp:
-        for i in range(repeat):
-            start = time.perf_counter()
-            done = subprocess.run(
-                [sys.executable, "-c", CHILD, str(data), f"{tmp}/build{i}"],
-                check=True, capture_output=True, text=True,
-            )  # fmt: skip
-            runs.append({"wall_s": time.perf_counter() - start, **json.loads(done.stdout)})
+        runs = [run_build(data, Path(tmp) / f"build{i}", settings) for i in range(repeat)]
     walls = [float(r["wall_s"]) for r in runs]
     return {
         "ratings": runs[0]["rows"]["ratings"],
@@ -85,20 +47,18 @@ def main() -> None:
         "--sizes", default="small,1m,5m,25m", help="comma-separated: small,1m,5m,25m"
     )
     parser.add_argument("--repeat", type=int, default=3, help="runs per size (median reported)")
-    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "sparrow-bench")
+    parser.add_argument("--cache", type=Path, default=CACHE, help="where synthetic data is kept")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "features.json")
     args = parser.parse_args()
 
-    results = {}
-    for size in args.sizes.split(","):
-        results[size] = measure(dataset(size, args.cache), args.repeat)
-
+    results = {
+        size: measure(dataset(size, args.cache), args.repeat) for size in args.sizes.split(",")
+    }
     table = Table(title="sparrow features build (fresh process per run, medians)")
     for column in ("dataset", "ratings", "runs", "wall s", "build s", "peak RSS MB", "ratings/s"):
         table.add_column(column, justify="left" if column == "dataset" else "right")
     for size, r in results.items():
-        wall = float(r["wall_s_median"])  # type: ignore[arg-type]
-        ratings = int(r["ratings"])  # type: ignore[call-overload]
+        wall, ratings = float(r["wall_s_median"]), int(r["ratings"])
         table.add_row(
             size, f"{ratings:,}", str(r["runs"]), f"{wall:.2f}", f"{r['build_s_median']:.2f}",
             f"{r['peak_rss_mb_median']:.0f}", f"{ratings / wall:,.0f}",
