@@ -1,8 +1,9 @@
 """The per-chunk steps of the two feature passes, shared by every engine.
 
 An engine sorts rows so that each entity's rows arrive together and feeds whole entities
-(`batches.whole_groups`) to these functions; what it does around them is loading, joining and
-writing. Sentinel rows (null rating) stand for "now": their features are the online features.
+(`batches.whole_groups`) to these functions; what it does around them is loading, shuffling
+and writing. Sentinel rows (null rating) stand for "now": their features are the online
+features.
 """
 
 from dataclasses import dataclass
@@ -14,60 +15,78 @@ import pyarrow.compute as pc
 from sparrow.features import definitions as fd
 from sparrow.features.spec import BuildSpec
 
-MOVIE_PASS_SCHEMA = pa.schema(
-    [
-        ("rid", pa.int64()),  # null on sentinel rows
-        ("movieId", pa.int32()),
-        ("movieRatingCount", pa.int64()),
-        ("movieAvgRating", pa.float64()),
-        ("movieRatingStddev", pa.float64()),
-    ]
-)
 USER_SCHEMA = pa.schema(
     [fd.SAMPLE_SCHEMA.field("userId")]
     + [f for f in fd.SAMPLE_SCHEMA if f.name.startswith("user") and f.name != "userId"]
 )
+MOVIE_STATS_SCHEMA = pa.schema([fd.SAMPLE_SCHEMA.field(name) for name in fd.MOVIE_STATS])
 
 
 def movie_chunk(rows: pa.Table, spec: BuildSpec) -> pa.Table:
-    """Movie statistics of every row: rid, movieId, movieRatingCount/AvgRating/RatingStddev.
+    """`rows` with the movie statistics of each row appended (movieRatingCount, ...).
 
-    `rows`: rid, movieId, timestamp, rating; whole movies sorted by (movieId, timestamp).
+    `rows`: movieId, timestamp, rating and any other columns (passed through); whole movies
+    sorted by (movieId, timestamp).
     """
-    stats = fd.movie_window_features(rows, spec.definitions)
-    keys = rows.select(["rid", "movieId"])
+    stats = fd.movie_window_features(rows, spec.definitions).cast(MOVIE_STATS_SCHEMA)
     return pa.Table.from_arrays(
-        [*keys.columns, *stats.columns], [*keys.column_names, *stats.column_names]
-    ).cast(MOVIE_PASS_SCHEMA)
+        [*rows.columns, *stats.columns], [*rows.column_names, *stats.column_names]
+    )
+
+
+class MovieAttributes:
+    """Static movie features (`definitions.item_features`), joined onto rows by movieId."""
+
+    def __init__(self, static: pa.Table) -> None:
+        self.table = static.take(pc.sort_indices(static["movieId"]))
+        self.ids = self.table["movieId"].to_numpy()
+
+    def join(self, rows: pa.Table) -> pa.Table:
+        """`rows` with releaseYear, movieGenre1..3 and genreMask (nulls for unknown movies)."""
+        movie_ids = rows["movieId"].fill_null(-1).to_numpy()
+        pos = np.minimum(np.searchsorted(self.ids, movie_ids), max(len(self.ids) - 1, 0))
+        found = self.table.drop_columns("movieId").take(
+            pa.array(pos, mask=self.ids[pos] != movie_ids)
+        )
+        return pa.Table.from_arrays(
+            [*rows.columns, *found.columns], [*rows.column_names, *found.column_names]
+        )
 
 
 @dataclass(frozen=True)
 class UserChunk:
-    """What the user pass makes of a chunk: samples by split, online users, histories."""
+    """What the user pass makes of a chunk of whole users."""
 
-    train: pa.Table
+    train: pa.Table  # samples (SAMPLE_SCHEMA) in the train split
     test: pa.Table
-    users: pa.Table
-    histories: pa.Table
+    users: pa.Table  # online user features (USER_SCHEMA), one row per user
+    histories: pa.Table  # HISTORY_SCHEMA
+    ratings: pa.Table  # the catalogue's ratings with their split (CATALOG_RATINGS_SCHEMA)
 
 
-def user_chunk(rows: pa.Table, vocab: list[str], spec: BuildSpec, split: fd.Split) -> UserChunk:
-    """Samples, online user features and histories of whole users.
+def user_chunk(
+    rows: pa.Table, movies: MovieAttributes, vocab: list[str], spec: BuildSpec, split: fd.Split
+) -> UserChunk:
+    """Samples, online user features, histories and split ratings of whole users.
 
-    `rows`: userId, movieId, rating, timestamp (sorted by userId, timestamp, movieId), the
-    movie's releaseYear, movieGenre1..3, genreMask and its movie-pass statistics.
+    `rows`: userId, movieId, rating, timestamp and the movie statistics of `movie_chunk`,
+    sorted by (userId, timestamp, movieId, rating), one sentinel row (null rating) last per user.
     """
+    rows = movies.join(rows)
     feats = fd.user_window_features(rows, vocab, spec.definitions)
     sentinel = rows["rating"].is_null()
-    users = pa.Table.from_arrays(
-        [rows["userId"], *feats.columns], ["userId", *feats.column_names]
-    ).filter(sentinel)
+    users = pa.Table.from_arrays([rows["userId"], *feats.columns], ["userId", *feats.column_names])
+    real = rows.filter(pc.invert(sentinel))
+    ids = [np.asarray(real[c].to_numpy()) for c in ("timestamp", "userId", "movieId")]
+    is_test = split.is_test(*ids)
     samples, kept = fd.samples(rows, feats, spec.definitions, spec.sample, spec.seed)
-    ids = [np.asarray(rows[c].fill_null(0).to_numpy()) for c in ("timestamp", "userId", "movieId")]
-    is_test = pa.array(split.is_test(*ids)[kept])
+    in_test = pa.array(is_test[kept[~sentinel.to_numpy(zero_copy_only=False)]])
+    canonical = real.select(["userId", "movieId", "rating", "timestamp"])
+    canonical = canonical.rename_columns(["user_id", "item_id", "rating", "ts"])
     return UserChunk(
-        train=samples.filter(pc.invert(is_test)),
-        test=samples.filter(is_test),
-        users=users.cast(USER_SCHEMA),
-        histories=fd.histories(rows.filter(pc.invert(sentinel))),
+        train=samples.filter(pc.invert(in_test)),
+        test=samples.filter(in_test),
+        users=users.filter(sentinel).cast(USER_SCHEMA),
+        histories=fd.histories(real),
+        ratings=fd.catalog_ratings(canonical, is_test),
     )

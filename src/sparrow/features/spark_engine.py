@@ -1,14 +1,18 @@
-"""The Spark engine: Spark reads, shuffles, sorts and writes; `passes` computes every feature.
+"""The Spark engine: Spark reads, shuffles and sorts; `passes` computes every feature.
 
 The same two passes as the embedded engine, distributed: the executors read the ratings CSV,
-repartition rows by entity and sort within partitions, and each partition's whole entities
-go through `passes.movie_chunk` / `passes.user_chunk` in the executors' Python workers
-(`mapInArrow`). Ratings never pass through the driver; only the small tables do (movies,
-links, tags, users, and the per-movie and per-user online features).
+repartition rows by movie and then by user, sort within partitions, and each partition's
+whole entities go through `passes.movie_chunk` / `passes.user_chunk` in the executors'
+Python workers (`mapInArrow`). The movie pass hands its rows, statistics attached, straight
+to the user pass (no join); the user pass's workers write their part files of samples,
+histories and split ratings themselves, so each row is computed once and never passes
+through the driver. Only small tables go through the driver: movies, links, tags, users,
+and the online features of movies and users.
 
 The build directory must be on a filesystem that the driver and every executor see at the
-same path (local disk for `local[*]`, a shared mount on a cluster). Large tables are written
-as folders of parquet part files, which pyarrow, DuckDB and Spark read as one table.
+same path (local disk for `local[*]`, a shared mount on a cluster). Large tables are folders
+of parquet part files (`part-NNNNN.parquet`, written under a temporary name and renamed, so a
+retried task replaces its file whole), which pyarrow, DuckDB and Spark read as one table.
 """
 
 import os
@@ -16,11 +20,13 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sparrow.config import FeatureSettings
@@ -31,21 +37,25 @@ from sparrow.features import definitions as fd
 from sparrow.features import passes
 from sparrow.features.batches import whole_groups
 from sparrow.features.catalog import write_small_tables
+from sparrow.features.sinks import ParquetSink
 from sparrow.features.spec import BuildResult, BuildSpec, Progress
 
 EXTRA = "pip install 'sparrow-recsys[spark]'"
 MIN_JAVA = 17
 CUTOFF_BUCKETS = 10_000
 ROWS_PER_PARTITION = 1_000_000  # shuffle partitions: at least 2 per core, about this many rows
-KIND = "kind"  # user-pass output: which table a row belongs to
-HISTORY_LISTS = [f for f in fd.HISTORY_SCHEMA if f.name != "userId"]
-USER_PASS_SCHEMA = pa.schema([pa.field(KIND, pa.string()), *fd.SAMPLE_SCHEMA, *HISTORY_LISTS])
+STAGING = "_staging"  # inside the build's temporary folder: online rows written by workers
+ONLINE_MOVIE_SCHEMA = pa.schema([pa.field("movieId", pa.int32()), *passes.MOVIE_STATS_SCHEMA])
+MOVIE_PASS_SCHEMA = pa.schema(
+    [("userId", pa.int32()), ("movieId", pa.int32()), ("timestamp", pa.int64()),
+     ("rating", pa.float32()), *passes.MOVIE_STATS_SCHEMA]
+)  # fmt: skip
+COUNTS_SCHEMA = pa.schema([("train", pa.int64()), ("test", pa.int64()), ("users", pa.int64())])
 DEFAULT_CONF = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.execution.arrow.maxRecordsPerBatch": "100000",
-    "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
     "spark.driver.memory": "4g",
     "spark.log.level": "OFF",  # failures are reported by their root cause instead
     "spark.driver.extraJavaOptions": "-Dlog4j2.configurationFile="
@@ -67,11 +77,11 @@ class SparkEngine:
 
     def build(self, data: Path, out: Path, spec: BuildSpec, progress: Progress) -> BuildResult:
         """Read `data` on Spark; write catalogue, samples and online features to `out`."""
-        layout = movielens.detect_layout(data)
-        ds = movielens.load(data, ratings=False)  # the small tables
         from py4j.protocol import Py4JError
         from pyspark.errors import PySparkException
 
+        layout = movielens.detect_layout(data)
+        ds = movielens.load(data, ratings=False)  # the small tables
         with progress.task("start spark", total=1):
             spark = _session(self.master, DEFAULT_CONF | self.conf)
         try:
@@ -91,18 +101,10 @@ class _Build:
         self.spark, self.ds, self.out, self.spec, self.progress = spark, ds, out, spec, progress
 
     def run(self, data: Path, layout: str, user_conf: dict[str, str]) -> BuildResult:
-        from pyspark.sql import functions as F  # noqa: N812
 
         spec, ds, out = self.spec, self.ds, self.out
         with self.progress.task("load data", total=1):
-            ratings = _read_ratings(self.spark, data, layout)
-            if spec.until is not None:
-                ratings = ratings.where(F.col("ts") <= spec.until)
-            # stored once, so that every later step sees the same row ids
-            staged = str(out / "_staging")
-            ratings.withColumn("rid", F.monotonically_increasing_id()).write.parquet(staged)
-            r = self.spark.read.parquet(staged)
-            n, last = r.agg(F.count("*"), F.max("ts")).first()
+            r, n, last = _read_ratings(self.spark, data, layout, spec.until)
         if n == 0:
             raise ValueError("no ratings at or before --until" if spec.until else "no ratings")
         if "spark.sql.shuffle.partitions" not in user_conf:  # Spark's 200 cost ~0.1 s each
@@ -114,140 +116,110 @@ class _Build:
         split = fd.Split(spec.test_fraction, spec.seed, cutoff)
         vocab = fd.genre_vocabulary(ds.items)
         static = fd.item_features(ds.items, vocab)
+        write_small_tables(ds, spec.until, out / "catalog")
 
-        with self.progress.task("catalogue", total=1):
-            self._write_catalog(r, split)
-        (out / "features").mkdir()
-        with self.progress.task("movie features", total=1):
-            stats = self._movie_pass(r, static, now).persist()
-            now_stats = stats.where(F.col("rid").isNull()).drop("rid").toArrow()
-            online = fd.online_movies(ds.items, static, now_stats)
-            pq.write_table(online, out / "features" / "movies.parquet")
-        with self.progress.task("user features", total=1):
-            rows = self._user_pass(r, stats, static, now, vocab, split)
-        stats.unpersist()
-        shutil.rmtree(staged)
-        rows |= {"ratings": n, "items": ds.items.num_rows, "movies": online.num_rows}
+        with self.progress.task("features", total=1):
+            counts = self._passes(r, static, now, vocab, split)
+        staging = out / STAGING
+        online = fd.online_movies(ds.items, static, pq.read_table(staging / "movies"))
+        (out / "features").mkdir(exist_ok=True)
+        pq.write_table(online, out / "features" / "movies.parquet")
+        users = pq.read_table(staging / "users")
+        pq.write_table(users.sort_by("userId"), out / "features" / "users.parquet")
+        shutil.rmtree(staging)
+        rows = {"train_samples": counts["train"], "test_samples": counts["test"],
+                "users": counts["users"], "ratings": n, "items": ds.items.num_rows,
+                "movies": online.num_rows}  # fmt: skip
         return BuildResult(ds.name, ds.layout, rows, as_of=now - 1, cutoff=cutoff, genres=vocab)
 
-    def _write_catalog(self, r: Any, split: fd.Split) -> None:
-        """Ratings with their split (written by the executors), the small tables by pyarrow."""
-        write_small_tables(self.ds, self.spec.until, self.out / "catalog")
-        tag = _per_batch(lambda b: _tag_split(b, split))
-        r.drop("rid").mapInArrow(tag, _spark_schema(fd.CATALOG_RATINGS_SCHEMA)).write.parquet(
-            str(self.out / "catalog" / "ratings.parquet")
-        )
-
-    def _movie_pass(self, r: Any, static: pa.Table, now: int) -> Any:
-        """rid, movieId and movie statistics per rating; rid null: the movie's stats now."""
-        from pyspark.sql import functions as F  # noqa: N812
-
-        sentinels = self.spark.createDataFrame(static.select(["movieId"])).select(
-            F.lit(None).cast("long").alias("rid"),
-            "movieId",
-            F.lit(now).cast("long").alias("timestamp"),
-            F.lit(None).cast("float").alias("rating"),
-        )
-        rows = r.select(
-            "rid", F.col("item_id").alias("movieId"), F.col("ts").alias("timestamp"), "rating"
-        ).unionByName(sentinels)
-        spec = self.spec
-        step = _per_entity("movieId", lambda chunk: passes.movie_chunk(chunk, spec))
-        return (
-            rows.repartition("movieId")
-            .sortWithinPartitions("movieId", "timestamp", F.col("rid").asc_nulls_last())
-            .mapInArrow(step, _spark_schema(passes.MOVIE_PASS_SCHEMA))
-        )
-
-    def _user_pass(
-        self, r: Any, stats: Any, static: pa.Table, now: int, vocab: list[str], split: fd.Split
+    def _passes(
+        self, r: Any, static: pa.Table, now: int, vocab: list[str], split: fd.Split
     ) -> dict[str, int]:
-        """Samples, online users and histories, in one pass over users; returns row counts."""
-        from pyspark import StorageLevel
+        """Both passes as one Spark job; returns the row counts the workers wrote."""
         from pyspark.sql import functions as F  # noqa: N812
 
-        movies = self.spark.createDataFrame(static)
-        ratings = (
-            r.join(stats.where(F.col("rid").isNotNull()).drop("movieId"), "rid")
-            .select(
-                "rid",
-                F.col("user_id").alias("userId"),
-                F.col("item_id").alias("movieId"),
-                "rating",
-                F.col("ts").alias("timestamp"),
-                *fd.MOVIE_STATS,
-            )
-            .join(F.broadcast(movies), "movieId", "left")
+        spec, out = self.spec, self.out
+        movie_sentinels = self.spark.createDataFrame(static.select(["movieId"])).select(
+            F.lit(None).cast("int").alias("userId"), "movieId",
+            F.lit(now).cast("long").alias("timestamp"), F.lit(None).cast("float").alias("rating"),
+        )  # fmt: skip
+        movie_rows = r.select(
+            F.col("user_id").alias("userId"), F.col("item_id").alias("movieId"),
+            F.col("ts").alias("timestamp"), "rating",
+        ).unionByName(movie_sentinels)  # fmt: skip
+        with_stats = (
+            movie_rows.repartition("movieId")
+            .sortWithinPartitions("movieId", "timestamp", "userId")
+            .mapInArrow(_MovieWorker(out, spec), _spark_schema(MOVIE_PASS_SCHEMA))
         )
-        sentinels = r.select(F.col("user_id").alias("userId")).distinct()
-        sentinels = sentinels.withColumn("timestamp", F.lit(now).cast("long"))
-        rows = ratings.unionByName(sentinels, allowMissingColumns=True)
-        spec = self.spec
-        step = _per_entity(
-            "userId", lambda chunk: _pack(passes.user_chunk(chunk, vocab, spec, split))
-        )
-        packed = (
-            rows.repartition("userId")
+        user_sentinels = r.select(F.col("user_id").alias("userId")).distinct()
+        user_sentinels = user_sentinels.withColumn("timestamp", F.lit(now).cast("long"))
+        user_rows = with_stats.unionByName(user_sentinels, allowMissingColumns=True)
+        worker = _UserWorker(out, passes.MovieAttributes(static), vocab, spec, split)
+        counts = (
+            user_rows.repartition("userId")
             .sortWithinPartitions(
-                "userId", "timestamp", F.col("movieId").asc_nulls_last(), F.col("rid")
+                "userId", "timestamp", F.col("movieId").asc_nulls_last(), "rating"
             )
-            .mapInArrow(step, _spark_schema(USER_PASS_SCHEMA))
-            .persist(StorageLevel.DISK_ONLY)
+            .mapInArrow(worker, _spark_schema(COUNTS_SCHEMA))
+            .agg(*[F.sum(c).alias(c) for c in COUNTS_SCHEMA.names])
+            .first()
         )
-        counts = dict(packed.groupBy(KIND).count().collect())
-        samples = [f.name for f in fd.SAMPLE_SCHEMA]
-        for name in ("train", "test"):
-            packed.where(F.col(KIND) == name).select(samples).write.parquet(
-                str(self.out / "samples" / f"{name}.parquet")
-            )
-        packed.where(F.col(KIND) == "history").select(fd.HISTORY_SCHEMA.names).write.parquet(
-            str(self.out / "features" / "user_history.parquet")
-        )
-        users = packed.where(F.col(KIND) == "user").select(passes.USER_SCHEMA.names).toArrow()
-        pq.write_table(users.cast(passes.USER_SCHEMA), self.out / "features" / "users.parquet")
-        packed.unpersist()
-        return {
-            "train_samples": counts.get("train", 0),
-            "test_samples": counts.get("test", 0),
-            "users": counts.get("user", 0),
+        return {name: int(counts[name] or 0) for name in COUNTS_SCHEMA.names}
+
+
+def _part(folder: Path) -> Path:
+    """This task's part file in `folder` (named by partition, so a retry replaces it)."""
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    partition = context.partitionId() if context is not None else 0
+    return folder / f"part-{partition:05d}.parquet"
+
+
+class _MovieWorker:
+    """mapInArrow: movie statistics of whole movies; sentinel rows go to a staging file."""
+
+    def __init__(self, out: Path, spec: BuildSpec) -> None:
+        self.out, self.spec = out, spec
+
+    def __call__(self, batches: Batches) -> Batches:
+        with ParquetSink(_part(self.out / STAGING / "movies"), ONLINE_MOVIE_SCHEMA) as online:
+            for chunk in whole_groups(batches, "movieId"):
+                rows = passes.movie_chunk(chunk, self.spec)
+                sentinel = rows["rating"].is_null()
+                online.write(rows.filter(sentinel).select(ONLINE_MOVIE_SCHEMA.names))
+                yield from rows.filter(pc.invert(sentinel)).cast(MOVIE_PASS_SCHEMA).to_batches()
+
+
+class _UserWorker:
+    """mapInArrow: whole users through `passes.user_chunk`, written as part files; yields counts."""
+
+    def __init__(
+        self, out: Path, movies: passes.MovieAttributes, vocab: list[str], spec: BuildSpec,
+        split: fd.Split,
+    ) -> None:  # fmt: skip
+        self.out, self.movies, self.vocab, self.spec, self.split = out, movies, vocab, spec, split
+
+    def __call__(self, batches: Batches) -> Batches:
+        targets = {
+            "train": (self.out / "samples" / "train.parquet", fd.SAMPLE_SCHEMA),
+            "test": (self.out / "samples" / "test.parquet", fd.SAMPLE_SCHEMA),
+            "histories": (self.out / "features" / "user_history.parquet", fd.HISTORY_SCHEMA),
+            "ratings": (self.out / "catalog" / "ratings.parquet", fd.CATALOG_RATINGS_SCHEMA),
+            "users": (self.out / STAGING / "users", passes.USER_SCHEMA),
         }
-
-
-def _pack(chunk: passes.UserChunk) -> pa.Table:
-    """The user pass's four outputs as one table of USER_PASS_SCHEMA, told apart by `kind`."""
-    parts = [(chunk.train, "train"), (chunk.test, "test"), (chunk.users, "user"),
-             (chunk.histories, "history")]  # fmt: skip
-    tables = []
-    for table, kind in parts:
-        columns = {f.name: table[f.name] if f.name in table.column_names
-                   else pa.nulls(table.num_rows, f.type) for f in USER_PASS_SCHEMA}  # fmt: skip
-        columns[KIND] = pa.array([kind] * table.num_rows, pa.string())
-        tables.append(pa.table(columns, schema=USER_PASS_SCHEMA))
-    return pa.concat_tables(tables)
-
-
-def _per_entity(key: str, step: Callable[[pa.Table], pa.Table]) -> Callable[[Batches], Batches]:
-    """A mapInArrow function: whole `key` groups of a sorted partition through `step`."""
-
-    def run(batches: Batches) -> Batches:
-        for chunk in whole_groups(batches, key):
-            yield from step(chunk).to_batches()
-
-    return run
-
-
-def _per_batch(step: Callable[[pa.RecordBatch], pa.Table]) -> Callable[[Batches], Batches]:
-    def run(batches: Batches) -> Batches:
-        for batch in batches:
-            yield from step(batch).to_batches()
-
-    return run
-
-
-def _tag_split(batch: pa.RecordBatch, split: fd.Split) -> pa.Table:
-    table = pa.Table.from_batches([batch])
-    ids = [table[c].to_numpy() for c in ("ts", "user_id", "item_id")]
-    return fd.catalog_ratings(table, split.is_test(*ids))
+        with ExitStack() as stack:
+            sinks = {
+                name: stack.enter_context(ParquetSink(_part(folder), schema))
+                for name, (folder, schema) in targets.items()
+            }
+            for chunk in whole_groups(batches, "userId"):
+                result = passes.user_chunk(chunk, self.movies, self.vocab, self.spec, self.split)
+                for name, sink in sinks.items():
+                    sink.write(getattr(result, name))
+        counts = [sinks[name].rows for name in COUNTS_SCHEMA.names]
+        yield pa.record_batch([pa.array([c], pa.int64()) for c in counts], schema=COUNTS_SCHEMA)
 
 
 def _spark_schema(schema: pa.Schema) -> Any:
@@ -256,8 +228,11 @@ def _spark_schema(schema: pa.Schema) -> Any:
     return from_arrow_schema(schema)
 
 
-def _read_ratings(spark: Any, folder: Path, layout: str) -> Any:
-    """The ratings CSV read by the executors, checked (malformed rows, nulls, range)."""
+def _read_ratings(spark: Any, folder: Path, layout: str, until: int | None) -> tuple[Any, int, Any]:
+    """The ratings read by the executors and cached, up to `until`; their count and last time.
+
+    One pass checks every row (malformed, missing values, ratings out of range) and counts.
+    """
     from pyspark.sql import functions as F  # noqa: N812
 
     spec = movielens.LAYOUTS[layout].ratings
@@ -268,23 +243,25 @@ def _read_ratings(spark: Any, folder: Path, layout: str) -> Any:
         with path.open(encoding=spec.encoding) as file:
             found = file.readline().strip().lstrip("\ufeff")
         if found != ",".join(spec.header):
-            raise DataError(
-                f"{path} line 1: expected header {','.join(spec.header)!r}, found {found!r}"
-            )
+            expected = ",".join(spec.header)
+            raise DataError(f"{path} line 1: expected header {expected!r}, found {found!r}")
     frame = spark.read.csv(
         str(path), schema=_spark_schema(RATINGS), sep=spec.delimiter,
         header=bool(spec.header), mode="FAILFAST", encoding=spec.encoding,
-    )  # fmt: skip
+    ).persist()  # fmt: skip
     low, high = movielens.RATING_RANGE
-    bad = frame.agg(
+    in_window = F.lit(True) if until is None else F.col("ts") <= until
+    facts = frame.agg(
         F.count_if(F.greatest(*[F.col(c).isNull() for c in frame.columns])).alias("missing"),
         F.count_if(~F.col("rating").between(low, high)).alias("out_of_range"),
+        F.count_if(in_window).alias("n"),
+        F.max(F.when(in_window, F.col("ts"))).alias("last"),
     ).first()
-    if bad["missing"]:
-        raise DataError(f"{path}: {bad['missing']} rows with a missing value")
-    if bad["out_of_range"]:
-        raise DataError(f"{path}: {bad['out_of_range']} ratings outside {low}..{high:g}")
-    return frame
+    if facts["missing"]:
+        raise DataError(f"{path}: {facts['missing']} rows with a missing value")
+    if facts["out_of_range"]:
+        raise DataError(f"{path}: {facts['out_of_range']} ratings outside {low}..{high:g}")
+    return frame.where(in_window), int(facts["n"]), facts["last"]
 
 
 def _time_cutoff(r: Any, n: int, test_fraction: float) -> int:
