@@ -56,14 +56,11 @@ class DuckDBEngine:
         self.con.register("items", static.select(["movieId"]))
 
         write_small_tables(ds, spec.until, out / "catalog")
-        stats = self._movie_pass(ratings.num_rows, now, spec, progress)
-        sentinel = stats["rating"].is_null()
-        online = fd.online_movies(ds.items, static, stats.filter(sentinel))
+        by_rid = _StatsByRid(ratings.num_rows)
+        now_stats = self._movie_pass(now, spec, by_rid, progress)
+        online = fd.online_movies(ds.items, static, now_stats)
         (out / "features").mkdir()
         pq.write_table(online, out / "features" / "movies.parquet")
-        per_rating = stats.filter(pc.invert(sentinel))
-        per_rating = per_rating.take(pc.sort_indices(per_rating["rid"]))  # row i: rid i
-        by_rid = per_rating.select(list(fd.MOVIE_STATS))
         movies = passes.MovieAttributes(static)
         rows = self._user_pass(
             ratings.num_rows, now, vocab, movies, by_rid, spec, split, out, progress
@@ -71,24 +68,28 @@ class DuckDBEngine:
         rows |= {"ratings": ratings.num_rows, "items": ds.items.num_rows, "movies": online.num_rows}
         return BuildResult(ds.name, ds.layout, rows, as_of=now - 1, cutoff=cutoff, genres=vocab)
 
-    def _movie_pass(self, n: int, now: int, spec: BuildSpec, progress: Progress) -> pa.Table:
-        """Movie statistics of every rating (by rid) and, on sentinel rows, of every movie now."""
+    def _movie_pass(
+        self, now: int, spec: BuildSpec, by_rid: "_StatsByRid", progress: Progress
+    ) -> pa.Table:
+        """Movie statistics of every rating into `by_rid`; returns every movie's stats now."""
         rows = self.con.sql(
             "SELECT rid, item_id AS movieId, ts AS timestamp, rating FROM r"
             f" UNION ALL SELECT NULL, movieId, {now}, NULL FROM items"
             " ORDER BY movieId, timestamp, rid NULLS LAST"
         )
-        parts = []
-        with progress.task("movie features", total=n) as advance:
+        online = []
+        with progress.task("movie features", total=len(by_rid.count)) as advance:
             for chunk in self._chunks(rows, "movieId"):
                 stats = passes.movie_chunk(chunk, spec)
-                parts.append(stats.select(["rid", "movieId", "rating", *fd.MOVIE_STATS]))
+                sentinel = stats["rating"].is_null()
+                by_rid.put(stats.filter(pc.invert(sentinel)))
+                online.append(stats.filter(sentinel).select(["movieId", *fd.MOVIE_STATS]))
                 advance(_count_ratings(chunk))
-        return pa.concat_tables(parts)
+        return pa.concat_tables(online)
 
     def _user_pass(
         self, n: int, now: int, vocab: list[str], movies: passes.MovieAttributes,
-        stats: pa.Table, spec: BuildSpec, split: fd.Split, out: Path, progress: Progress,
+        stats: "_StatsByRid", spec: BuildSpec, split: fd.Split, out: Path, progress: Progress,
     ) -> dict[str, int]:  # fmt: skip
         """Samples, histories, split ratings, and from sentinel rows the online users."""
         rows = self.con.sql(
@@ -106,9 +107,9 @@ class DuckDBEngine:
             ParquetSink(out / "catalog" / "ratings.parquet", fd.CATALOG_RATINGS_SCHEMA) as ratings,
         ):
             for chunk in self._chunks(rows, "userId"):
+                found = stats.take(chunk["rid"])
                 with_stats = pa.Table.from_arrays(
-                    [*chunk.columns, *stats.take(chunk["rid"]).columns],
-                    [*chunk.column_names, *stats.column_names],
+                    [*chunk.columns, *found.columns], [*chunk.column_names, *found.column_names]
                 )
                 result = passes.user_chunk(with_stats, movies, vocab, spec, split)
                 train.write(result.train)
@@ -124,6 +125,35 @@ class DuckDBEngine:
     @staticmethod
     def _chunks(rel: duckdb.DuckDBPyRelation, key: str) -> Iterator[pa.Table]:
         return whole_groups(rel.to_arrow_reader(BATCH_ROWS), key)
+
+
+class _StatsByRid:
+    """The movie statistics of every rating in numpy arrays indexed by row id (NaN: null)."""
+
+    def __init__(self, n: int) -> None:
+        self.count = np.zeros(n, dtype=np.int64)
+        self.mean = np.full(n, np.nan)
+        self.std = np.full(n, np.nan)
+
+    def put(self, stats: pa.Table) -> None:
+        """Store rows of `movie_chunk` output (rid and statistics)."""
+        rid = stats["rid"].to_numpy()
+        self.count[rid] = stats["movieRatingCount"].to_numpy()
+        self.mean[rid] = stats["movieAvgRating"].to_numpy()
+        self.std[rid] = stats["movieRatingStddev"].to_numpy()
+
+    def take(self, rid: pa.ChunkedArray) -> pa.Table:
+        """The statistics of these row ids; null rows where `rid` is null (sentinels)."""
+        missing = rid.is_null().to_numpy(zero_copy_only=False)
+        at = rid.fill_null(0).to_numpy()
+        mean, std = self.mean[at], self.std[at]
+        return pa.table(
+            {
+                "movieRatingCount": pa.array(self.count[at], mask=missing),
+                "movieAvgRating": pa.array(mean, mask=missing | np.isnan(mean)),
+                "movieRatingStddev": pa.array(std, mask=missing | np.isnan(std)),
+            }
+        )
 
 
 def _count_ratings(chunk: pa.Table) -> int:
