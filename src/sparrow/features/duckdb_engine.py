@@ -91,12 +91,10 @@ class DuckDBEngine:
         self, n: int, now: int, vocab: list[str], movies: passes.MovieAttributes,
         stats: "_StatsByRid", spec: BuildSpec, split: fd.Split, out: Path, progress: Progress,
     ) -> dict[str, int]:  # fmt: skip
-        """Samples, histories, split ratings, and from sentinel rows the online users."""
+        """Samples, histories, split ratings and online users, chunk by chunk of users."""
         rows = self.con.sql(
             "SELECT rid, user_id AS userId, item_id AS movieId, rating, ts AS timestamp FROM r"
-            f" UNION ALL SELECT NULL, user_id, NULL, NULL, {now}"
-            " FROM (SELECT DISTINCT user_id FROM r)"
-            " ORDER BY userId, timestamp, movieId NULLS LAST, rating"
+            " ORDER BY userId, timestamp, movieId, rating"
         )
         online = []
         with (
@@ -111,13 +109,13 @@ class DuckDBEngine:
                 with_stats = pa.Table.from_arrays(
                     [*chunk.columns, *found.columns], [*chunk.column_names, *found.column_names]
                 )
-                result = passes.user_chunk(with_stats, movies, vocab, spec, split)
+                result = passes.user_chunk(with_stats, movies, vocab, spec, split, now)
                 train.write(result.train)
                 test.write(result.test)
                 history.write(result.histories)
                 ratings.write(result.ratings)
                 online.append(result.users)
-                advance(_count_ratings(chunk))
+                advance(chunk.num_rows)
         users = pa.concat_tables(online)
         pq.write_table(users, out / "features" / "users.parquet")
         return {"train_samples": train.rows, "test_samples": test.rows, "users": users.num_rows}

@@ -64,15 +64,32 @@ class UserChunk:
     ratings: pa.Table  # the catalogue's ratings with their split (CATALOG_RATINGS_SCHEMA)
 
 
+def with_sentinels(rows: pa.Table, key: str, now: int) -> pa.Table:
+    """`rows`, sorted by `key`, with a sentinel row closing each `key` group.
+
+    A sentinel has the group's key, timestamp `now` and nulls elsewhere: its features are the
+    entity's features as of `now`.
+    """
+    keys = pc.unique(rows[key])
+    columns = {f.name: pa.nulls(len(keys), f.type) for f in rows.schema}
+    columns[key] = keys
+    columns["timestamp"] = pa.array(np.full(len(keys), now), pa.int64())
+    both = pa.concat_tables([rows, pa.table(columns).cast(rows.schema)])
+    is_sentinel = np.r_[np.zeros(rows.num_rows, bool), np.ones(len(keys), bool)]
+    order = np.lexsort((is_sentinel, both[key].to_numpy()))  # stable: rows keep their order
+    return both.take(order)
+
+
 def user_chunk(
-    rows: pa.Table, movies: MovieAttributes, vocab: list[str], spec: BuildSpec, split: fd.Split
-) -> UserChunk:
-    """Samples, online user features, histories and split ratings of whole users.
+    rows: pa.Table, movies: MovieAttributes, vocab: list[str], spec: BuildSpec, split: fd.Split,
+    now: int,
+) -> UserChunk:  # fmt: skip
+    """Samples, online user features (as of `now`), histories and split ratings of whole users.
 
     `rows`: userId, movieId, rating, timestamp and the movie statistics of `movie_chunk`,
-    sorted by (userId, timestamp, movieId, rating), one sentinel row (null rating) last per user.
+    sorted by (userId, timestamp, movieId, rating).
     """
-    rows = movies.join(rows)
+    rows = movies.join(with_sentinels(rows, "userId", now))
     feats = fd.user_window_features(rows, vocab, spec.definitions)
     sentinel = rows["rating"].is_null()
     users = pa.Table.from_arrays([rows["userId"], *feats.columns], ["userId", *feats.column_names])

@@ -151,15 +151,10 @@ class _Build:
             .sortWithinPartitions("movieId", "timestamp", "userId")
             .mapInArrow(_MovieWorker(out, spec), _spark_schema(MOVIE_PASS_SCHEMA))
         )
-        user_sentinels = r.select(F.col("user_id").alias("userId")).distinct()
-        user_sentinels = user_sentinels.withColumn("timestamp", F.lit(now).cast("long"))
-        user_rows = with_stats.unionByName(user_sentinels, allowMissingColumns=True)
-        worker = _UserWorker(out, passes.MovieAttributes(static), vocab, spec, split)
+        worker = _UserWorker(out, passes.MovieAttributes(static), vocab, spec, split, now)
         counts = (
-            user_rows.repartition("userId")
-            .sortWithinPartitions(
-                "userId", "timestamp", F.col("movieId").asc_nulls_last(), "rating"
-            )
+            with_stats.repartition("userId")
+            .sortWithinPartitions("userId", "timestamp", "movieId", "rating")
             .mapInArrow(worker, _spark_schema(COUNTS_SCHEMA))
             .agg(*[F.sum(c).alias(c) for c in COUNTS_SCHEMA.names])
             .first()
@@ -196,9 +191,10 @@ class _UserWorker:
 
     def __init__(
         self, out: Path, movies: passes.MovieAttributes, vocab: list[str], spec: BuildSpec,
-        split: fd.Split,
+        split: fd.Split, now: int,
     ) -> None:  # fmt: skip
-        self.out, self.movies, self.vocab, self.spec, self.split = out, movies, vocab, spec, split
+        self.out, self.movies, self.vocab, self.spec = out, movies, vocab, spec
+        self.split, self.now = split, now
 
     def __call__(self, batches: Batches) -> Batches:
         targets = {
@@ -214,7 +210,9 @@ class _UserWorker:
                 for name, (folder, schema) in targets.items()
             }
             for chunk in whole_groups(batches, "userId"):
-                result = passes.user_chunk(chunk, self.movies, self.vocab, self.spec, self.split)
+                result = passes.user_chunk(
+                    chunk, self.movies, self.vocab, self.spec, self.split, self.now
+                )
                 for name, sink in sinks.items():
                     sink.write(getattr(result, name))
         counts = [sinks[name].rows for name in COUNTS_SCHEMA.names]
