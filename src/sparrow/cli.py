@@ -42,13 +42,13 @@ def data_fetch(
     dest: Annotated[
         Path | None,
         typer.Option(
-            help="Folder to put the dataset folder in [default: $SPARROW_DATA or ./data]."
+            help="Folder to put the dataset folder in (default: $SPARROW_DATA, else ./data)."
         ),
     ] = None,
     mirror: Annotated[
         str | None,
         typer.Option(
-            help="Base URL serving NAME.zip [default: GroupLens; env SPARROW_DATA_MIRROR]."
+            help="Base URL serving NAME.zip (default: GroupLens, or $SPARROW_DATA_MIRROR)."
         ),
     ] = None,
     config: ConfigOption = None,
@@ -99,23 +99,25 @@ def features_build(
     ] = None,
     split: Annotated[str | None, typer.Option(help="time (default) or random.")] = None,
     test_fraction: Annotated[
-        float | None, typer.Option(help="Share of samples in the test split [0.2].")
+        float | None, typer.Option(help="Share of ratings in the test split (default 0.2).")
     ] = None,
     sample: Annotated[
         float | None,
-        typer.Option(help="Keep this seeded fraction of samples (the original used 0.1) [1.0]."),
+        typer.Option(
+            help="Keep this seeded fraction of samples (default 1; the original used 0.1)."
+        ),
     ] = None,
     seed: Annotated[
-        int | None, typer.Option(help="Seed for sampling and the random split [42].")
+        int | None, typer.Option(help="Seed for sampling and the random split (default 42).")
     ] = None,
     engine: Annotated[
         str | None,
-        typer.Option(help="Batch engine: duckdb (embedded) or spark (pip extra 'spark') [duckdb]."),
+        typer.Option(help="Batch engine: duckdb (embedded, default) or spark (pip extra 'spark')."),
     ] = None,
     spark_master: Annotated[
         str | None,
         typer.Option(
-            help="Spark master URL: local[N], spark://host:7077, yarn, k8s://... [local[*]]."
+            help="Spark master URL: local\\[N], spark://host:7077, yarn, k8s://... (default local\\[*])."
         ),
     ] = None,
     sparrow_compat: Annotated[
@@ -126,7 +128,19 @@ def features_build(
     ] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Build point-in-time train/test samples (the original's 27 columns) and online features."""
+    """Build point-in-time train/test samples (the original's 27 columns) and online features.
+
+    Examples:
+
+      sparrow features build --data data/ml-latest-small --out build/small
+
+      sparrow features build --data data/ml-25m --out build/bt --until 1500000000 --sample 0.1
+
+      sparrow features build --data data/ml-25m --out build/s --engine spark
+
+    The build directory holds samples/, features/, catalog/ and manifest.json
+    (docs/features.md); a failed build leaves the previous one untouched.
+    """
     from sparrow.features.pipeline import build
     from sparrow.features.report import render
 
