@@ -117,7 +117,8 @@ def features_build(
     spark_master: Annotated[
         str | None,
         typer.Option(
-            help="Spark master URL: local\\[N], spark://host:7077, yarn, k8s://... (default local\\[*])."
+            help="Spark master URL: local\\[N], spark://HOST:7077, yarn, k8s://..."
+            " (default local\\[*])."
         ),
     ] = None,
     sparrow_compat: Annotated[
