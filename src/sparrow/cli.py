@@ -23,8 +23,13 @@ data_app = typer.Typer(help="Get, inspect and synthesise MovieLens datasets.", n
 features_app = typer.Typer(
     help="Build leak-free training samples and online features.", no_args_is_help=True
 )
+embed_app = typer.Typer(
+    help="Item and user embeddings from a build: Item2vec, DeepWalk, Node2vec.",
+    no_args_is_help=True,
+)
 app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
+app.add_typer(embed_app, name="embed")
 
 console = Console(soft_wrap=True)
 ConfigOption = Annotated[
@@ -152,6 +157,127 @@ def features_build(
     manifest = build(data, out, params, until=until, progress=True)
     console.print(render(manifest))
     console.print(f"[green]wrote:[/green] {out}  (details in {out / 'manifest.json'})")
+
+
+BuildOption = Annotated[Path, typer.Option(help="A build directory (from sparrow features build).")]
+DimOption = Annotated[int | None, typer.Option(help="Vector size (default 64; the original: 10).")]
+WindowOption = Annotated[int | None, typer.Option(help="Context window (default 10).")]
+EpochsOption = Annotated[int | None, typer.Option(help="Training passes (default 20).")]
+MinCountOption = Annotated[int | None, typer.Option(help="Ignore rarer items (default 3).")]
+SeedOption = Annotated[int | None, typer.Option(help="Random seed (default 42).")]
+WalksOption = Annotated[int | None, typer.Option(help="Random walks (default 20,000).")]
+LengthOption = Annotated[int | None, typer.Option(help="Nodes per walk (default 10).")]
+
+
+def _embed(method: str, build: Path, config: Path | None, **overrides: object) -> None:
+    from sparrow.embedding.pipeline import embed_items
+
+    settings = with_overrides(_settings(config).embedding, **overrides)
+    info = embed_items(build, method, settings)
+    timings = info["timings_s"]
+    console.print(
+        f"[green]{method}:[/green] {info['items']:,} movie vectors from {info['sentences']:,}"
+        f" sequences in {timings['sentences'] + timings['training']:.1f} s"
+        f" -> {build}/embeddings/{method}/"
+    )
+
+
+@embed_app.command("item2vec")
+def embed_item2vec(
+    build: BuildOption, dim: DimOption = None, window: WindowOption = None,
+    epochs: EpochsOption = None, min_count: MinCountOption = None, seed: SeedOption = None,
+    config: ConfigOption = None,
+) -> None:  # fmt: skip
+    """Item2vec: skip-gram on each user's liked movies in time order (training period only)."""
+    _embed("item2vec", build, config, dim=dim, window=window, epochs=epochs,
+           min_count=min_count, seed=seed)  # fmt: skip
+
+
+@embed_app.command("deepwalk")
+def embed_deepwalk(
+    build: BuildOption, walks: WalksOption = None, walk_length: LengthOption = None,
+    dim: DimOption = None, window: WindowOption = None, epochs: EpochsOption = None,
+    min_count: MinCountOption = None, seed: SeedOption = None, config: ConfigOption = None,
+) -> None:  # fmt: skip
+    """DeepWalk: skip-gram on weighted random walks over the movie transition graph."""
+    _embed("deepwalk", build, config, walks=walks, walk_length=walk_length, dim=dim,
+           window=window, epochs=epochs, min_count=min_count, seed=seed)  # fmt: skip
+
+
+@embed_app.command("node2vec")
+def embed_node2vec(
+    build: BuildOption,
+    p: Annotated[float | None, typer.Option(help="Return: low p revisits (default 1).")] = None,
+    q: Annotated[float | None, typer.Option(help="In-out: low q explores (default 1).")] = None,
+    walks: WalksOption = None, walk_length: LengthOption = None, dim: DimOption = None,
+    window: WindowOption = None, epochs: EpochsOption = None, min_count: MinCountOption = None,
+    seed: SeedOption = None, config: ConfigOption = None,
+) -> None:  # fmt: skip
+    """Node2vec: skip-gram on second-order biased walks (return p, in-out q)."""
+    _embed("node2vec", build, config, p=p, q=q, walks=walks, walk_length=walk_length,
+           dim=dim, window=window, epochs=epochs, min_count=min_count, seed=seed)  # fmt: skip
+
+
+@embed_app.command("users")
+def embed_users_command(
+    build: BuildOption,
+    method: Annotated[str, typer.Option(help="Item vectors to average.")] = "item2vec",
+    half_life_days: Annotated[
+        float | None, typer.Option(help="Time decay: a liked movie's weight halves per N days.")
+    ] = None,
+) -> None:
+    """User vectors: the (optionally time-decayed) mean of the user's liked movies' vectors."""
+    from sparrow.embedding.pipeline import embed_users
+
+    users = embed_users(build, method, half_life_days)
+    console.print(f"[green]users:[/green] {len(users.ids):,} user vectors from {method}")
+
+
+@embed_app.command("evaluate")
+def embed_evaluate(build: BuildOption) -> None:
+    """Next liked movie: HR@10, NDCG@10, coverage of each method vs popularity; index recall."""
+    from rich.table import Table
+
+    from sparrow.embedding.evaluate import index_quality, next_item, write_report
+    from sparrow.embedding.pipeline import METHODS
+
+    methods = [m for m in METHODS if (build / "embeddings" / m / "items.parquet").is_file()]
+    ranking = next_item(build, methods)
+    table = Table(title="next liked movie after the cutoff (users with a training history)")
+    for column in ("recommender", "HR@10", "NDCG@10", "coverage", "users"):
+        table.add_column(column, justify="left" if column == "recommender" else "right")
+    for name, m in ranking.items():
+        table.add_row(name, f"{m['hr@10']:.3f}", f"{m['ndcg@10']:.3f}", f"{m['coverage']:.1%}",
+                      f"{m['users']:,.0f}")  # fmt: skip
+    console.print(table)
+    indexes = {m: index_quality(build, m) for m in methods}
+    for method, kinds in indexes.items():
+        for kind, q in kinds.items():
+            console.print(f"{method} {kind}: recall@10 {q['recall@10']:.3f},"
+                          f" {q['query_ms_median']:.3f} ms/query")  # fmt: skip
+    path = write_report(build, {"next_item": ranking, "indexes": indexes})
+    console.print(f"[green]wrote:[/green] {path}")
+
+
+@embed_app.command("similar")
+def embed_similar(
+    movie_id: Annotated[int, typer.Argument(help="A movieId, e.g. 1 (Toy Story).")],
+    build: BuildOption,
+    method: Annotated[str, typer.Option(help="item2vec, deepwalk or node2vec.")] = "item2vec",
+    k: Annotated[int, typer.Option("-k", min=1, help="How many neighbours.")] = 10,
+) -> None:
+    """Print a movie's nearest neighbours with titles, genres and cosine similarity."""
+    from rich.table import Table
+
+    from sparrow.embedding.pipeline import similar
+
+    table = Table(title=f"movies like {movie_id} ({method})")
+    for column in ("movieId", "title", "genres", "similarity"):
+        table.add_column(column, justify="right" if column in ("movieId", "similarity") else "left")
+    for row in similar(build, movie_id, method, k):
+        table.add_row(str(row["movieId"]), row["title"] or "?", "|".join(row["genres"] or []),
+                      f"{row['similarity']:.3f}")  # fmt: skip
+    console.print(table)
 
 
 def main() -> None:

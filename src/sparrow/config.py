@@ -34,6 +34,23 @@ class FeatureSettings(BaseModel):
     sparrow_compat: bool = Field(False, description="the original's leaky definitions")
 
 
+class EmbeddingSettings(BaseModel):
+    """Embeddings (`sparrow embed`): skip-gram training, graph walks, user vectors."""
+
+    dim: int = Field(64, ge=1, description="vector size (the original: 10)")
+    window: int = Field(10, ge=1, description="context window (the original: 5)")
+    epochs: int = Field(20, ge=1, description="training passes (the original: 10)")
+    negative: int = Field(10, ge=1, description="negative samples per positive")
+    min_count: int = Field(3, ge=1, description="ignore items seen fewer times (the original: 5)")
+    seed: int = 42
+    workers: int = Field(1, ge=1, description="training threads; 1 is reproducible")
+    walks: int = Field(20_000, ge=1, description="random walks (the original: 20,000)")
+    walk_length: int = Field(10, ge=2, description="nodes per walk (the original: 10)")
+    p: float = Field(1.0, gt=0, description="node2vec return parameter")
+    q: float = Field(1.0, gt=0, description="node2vec in-out parameter")
+    half_life_days: float | None = Field(None, gt=0, description="time decay of user vectors")
+
+
 class Settings(BaseSettings):
     """All settings; one sub-model per component."""
 
@@ -44,6 +61,7 @@ class Settings(BaseSettings):
     data: Path | None = Field(None, description="folder holding MovieLens dataset folders")
     data_mirror: str = Field(GROUPLENS_URL, description="base URL of the MovieLens archives")
     features: FeatureSettings = FeatureSettings()
+    embedding: EmbeddingSettings = EmbeddingSettings()
 
 
 class _FileSource(PydanticBaseSettingsSource):

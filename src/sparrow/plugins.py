@@ -10,6 +10,11 @@ BACKENDS: dict[str, dict[str, str]] = {
         "duckdb": "sparrow.features.duckdb_engine:DuckDBEngine",
         "spark": "sparrow.features.spark_engine:SparkEngine",
     },
+    "index": {
+        "exact": "sparrow.embedding.index:ExactIndex",
+        "lsh": "sparrow.embedding.lsh:LSHIndex",
+        "hnsw": "sparrow.embedding.hnsw:HNSWIndex",
+    },
 }
 
 

@@ -1,0 +1,53 @@
+"""What embeddings learn from: each user's positively rated movies, in time order.
+
+Only the build's training ratings are used (`catalog/ratings.parquet`, split "train"), so no
+rating from the test period, nor any after `--until`, reaches an embedding used for evaluation.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from sparrow.errors import DataError
+
+
+def positive_threshold(build: Path) -> float:
+    """The build's label threshold (rating >= threshold is positive)."""
+    manifest = _manifest(build)
+    return float(manifest["parameters"]["definitions"]["positive_threshold"])
+
+
+def positive_history(build: Path) -> pa.Table:
+    """user_id, item_id, ts of the training split's positive ratings, sorted by (user, ts, item)."""
+    ratings = pq.read_table(
+        build / "catalog" / "ratings.parquet",
+        columns=["user_id", "item_id", "rating", "ts", "split"],
+    )
+    keep = pc.and_(
+        pc.equal(ratings["split"], "train"),
+        pc.greater_equal(ratings["rating"], positive_threshold(build)),
+    )
+    liked = ratings.filter(keep).select(["user_id", "item_id", "ts"])
+    return liked.sort_by([("user_id", "ascending"), ("ts", "ascending"), ("item_id", "ascending")])
+
+
+def item_sequences(history: pa.Table) -> list[np.ndarray]:
+    """Each user's movieIds from `positive_history`, one int64 array per user."""
+    users = history["user_id"].to_numpy()
+    items = history["item_id"].to_numpy().astype(np.int64)
+    cuts = np.flatnonzero(users[1:] != users[:-1]) + 1
+    return [seq for seq in np.split(items, cuts) if len(seq)]
+
+
+def _manifest(build: Path) -> dict[str, Any]:
+    path = build / "manifest.json"
+    if not path.is_file():
+        raise DataError(
+            f"{build} is not a build directory (no manifest.json); run sparrow features build"
+        )
+    return dict(json.loads(path.read_text(encoding="utf-8")))
