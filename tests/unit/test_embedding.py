@@ -76,3 +76,37 @@ def test_user_vectors_are_weighted_means_and_skip_users_without_vectors() -> Non
     decayed = user_vectors(history, items, half_life_days=2)
     # movie 10 is one half-life older than movie 20: weights 0.5 and 1
     assert decayed.vectors[0] == pytest.approx([0.5 / 1.5, 1 / 1.5])
+
+
+def test_next_item_evaluation_on_a_known_answer(tmp_path: Path) -> None:
+    from sparrow.config import EmbeddingSettings
+    from sparrow.embedding.evaluate import next_item
+    from sparrow.embedding.pipeline import embed_items
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for u in range(1, 201):  # training: movies 1, 2 and 3 are liked together, in any order
+        rows += [(u, m, 5.0, 1000 + 3 * u + i) for i, m in enumerate(rng.permutation([1, 2, 3]))]
+    for u in range(201, 801):  # movies 10..13: more popular than movie 2, liked apart from it
+        rows += [(u, m, 5.0, 3000 + 2 * u + i) for i, m in enumerate(rng.choice(4, 2, False) + 10)]
+    for u in range(801, 811):  # test users: liked 3 then 1 before the cutoff, 2 after it
+        rows += [(u, 3, 5.0, 5000 + u), (u, 1, 5.0, 6000 + u), (u, 2, 5.0, 9000 + u)]
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "ratings.csv").write_text(
+        "userId,movieId,rating,timestamp\n" + "".join(f"{u},{m},{r},{t}\n" for u, m, r, t in rows)
+    )
+    (data / "movies.csv").write_text(
+        "movieId,title,genres\n"
+        + "".join(f"{m},M{m} (2000),Drama\n" for m in (1, 2, 3, 10, 11, 12, 13))
+    )
+    build(data, tmp_path / "b", FeatureSettings(test_fraction=10 / len(rows)), progress=False)
+    settings = EmbeddingSettings(dim=16, window=2, epochs=10, min_count=1, seed=3)
+    embed_items(tmp_path / "b", "item2vec", settings)
+    report = next_item(tmp_path / "b", ["item2vec"])
+    assert report["popularity"]["users"] == 10
+    # popularity ranks movie 2 (liked 200 times) behind 10..13 (300 each): rank 5
+    assert report["popularity"]["hr@10"] == 1.0
+    assert report["popularity"]["ndcg@10"] == pytest.approx(1 / np.log2(6))
+    # movie 1's nearest unseen neighbour is movie 2, liked in the same sessions: rank 1
+    assert report["item2vec (last item)"]["ndcg@10"] == 1.0
