@@ -35,12 +35,11 @@ class _Split:
         ratings = pq.read_table(build / "catalog" / "ratings.parquet")
         ratings = ratings.sort_by([("user_id", "ascending"), ("ts", "ascending"),
                                    ("item_id", "ascending")])  # fmt: skip
-        train = ratings.filter(pc.equal(ratings["split"], "train"))
+        is_train = pc.equal(ratings["split"], "train")
         liked = pc.greater_equal(ratings["rating"], positive_threshold(build))
-        self.liked_train = train.filter(
-            pc.greater_equal(train["rating"], positive_threshold(build))
-        )
-        test = ratings.filter(pc.and_(pc.equal(ratings["split"], "test"), liked))
+        train = ratings.filter(is_train)
+        self.liked_train = ratings.filter(pc.and_(is_train, liked))
+        test = ratings.filter(pc.and_(pc.invert(is_train), liked))
         if test.num_rows == 0:
             raise DataError(
                 f"{build}: no positive test ratings to evaluate (a time split is needed)"
@@ -68,14 +67,14 @@ def _grouped(keys: np.ndarray, values: np.ndarray) -> dict[int, np.ndarray]:
     return {int(keys[s]): chunk for s, chunk in zip(starts, np.split(values, cuts), strict=True)}
 
 
-def _metrics(recommended: list[np.ndarray], targets: np.ndarray, catalog: int) -> dict[str, float]:
+def _metrics(recommended: list[np.ndarray], targets: np.ndarray, catalog: int) -> dict[str, Any]:
     hits, gains, shown = 0, 0.0, set()
     for recs, target in zip(recommended, targets, strict=True):
         shown.update(recs.tolist())
         where = np.flatnonzero(recs == target)
         if len(where):
             hits += 1
-            gains += 1.0 / np.log2(where[0] + 2)
+            gains += 1.0 / float(np.log2(where[0] + 2))
     n = len(targets)
     return {"hr@10": hits / n, "ndcg@10": gains / n, "coverage": len(shown) / catalog, "users": n}
 
@@ -91,13 +90,16 @@ def _nearest(queries: np.ndarray, items: Vectors, exclude: list[np.ndarray]) -> 
         for row, banned in enumerate(exclude[start : start + BATCH]):
             at = np.searchsorted(items.ids, banned, sorter=order).clip(max=len(order) - 1)
             scores[row, order[at[items.ids[order[at]] == banned]]] = -np.inf
-        top = np.argpartition(-scores, min(K, scores.shape[1] - 1), axis=1)[:, :K]
-        ranked = np.take_along_axis(top, np.argsort(-np.take_along_axis(scores, top, 1), 1), 1)
-        out += [items.ids[r] for r in ranked]
+        top = np.argpartition(-scores, min(K, scores.shape[1] - 1), axis=1)[:, :K]  # (B, K)
+        top_scores = np.take_along_axis(scores, top, 1)
+        order_in_top = np.argsort(-top_scores, 1)
+        ranked = np.take_along_axis(top, order_in_top, 1)
+        allowed = np.isfinite(np.take_along_axis(top_scores, order_in_top, 1))
+        out += [items.ids[r][ok] for r, ok in zip(ranked, allowed, strict=True)]
     return out
 
 
-def next_item(build: Path, methods: list[str]) -> dict[str, dict[str, float]]:
+def next_item(build: Path, methods: list[str]) -> dict[str, dict[str, Any]]:
     """HR@10, NDCG@10 and coverage of popularity and of each method's two recommenders."""
     split = _Split(build)
     seen = [split.seen.get(int(u), np.zeros(0, np.int64)) for u in split.users]
