@@ -3,6 +3,7 @@
 Errors the user can fix print one line and exit non-zero (codes in `sparrow.errors`).
 """
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -169,16 +170,35 @@ WalksOption = Annotated[int | None, typer.Option(help="Random walks (default 20,
 LengthOption = Annotated[int | None, typer.Option(help="Nodes per walk (default 10).")]
 
 
-def _embed(method: str, build: Path, config: Path | None, **overrides: object) -> None:
+EngineOption = Annotated[
+    str | None, typer.Option(help="Make sequences, graph and walks locally or on spark (local).")
+]
+TrainerOption = Annotated[
+    str | None,
+    typer.Option(help="gensim (default) or mllib: Spark's Word2Vec, with --engine spark."),
+]
+MasterOption = Annotated[
+    str | None, typer.Option(help="Spark master URL for --engine spark (default local\\[*]).")
+]
+
+
+def _embed(
+    method: str, build: Path, config: Path | None, spark_master: str | None, **overrides: object
+) -> None:
+    from sparrow.config import SparkSettings
     from sparrow.embedding.pipeline import embed_items
 
-    settings = with_overrides(_settings(config).embedding, **overrides)
-    info = embed_items(build, method, settings)
+    everything = _settings(config)
+    settings = with_overrides(everything.embedding, **overrides)
+    spark = SparkSettings(
+        master=spark_master or everything.features.spark_master, conf=everything.features.spark_conf
+    )
+    info = embed_items(build, method, settings, spark)
     timings = info["timings_s"]
     console.print(
         f"[green]{method}:[/green] {info['items']:,} movie vectors from {info['sentences']:,}"
         f" sequences in {timings['sentences'] + timings['training']:.1f} s"
-        f" -> {build}/embeddings/{method}/"
+        f" -> {build}/embeddings/{info['name']}/"
     )
 
 
@@ -186,22 +206,25 @@ def _embed(method: str, build: Path, config: Path | None, **overrides: object) -
 def embed_item2vec(
     build: BuildOption, dim: DimOption = None, window: WindowOption = None,
     epochs: EpochsOption = None, min_count: MinCountOption = None, seed: SeedOption = None,
-    config: ConfigOption = None,
+    engine: EngineOption = None, trainer: TrainerOption = None,
+    spark_master: MasterOption = None, config: ConfigOption = None,
 ) -> None:  # fmt: skip
     """Item2vec: skip-gram on each user's liked movies in time order (training period only)."""
-    _embed("item2vec", build, config, dim=dim, window=window, epochs=epochs,
-           min_count=min_count, seed=seed)  # fmt: skip
+    _embed("item2vec", build, config, spark_master, engine=engine, trainer=trainer, dim=dim,
+           window=window, epochs=epochs, min_count=min_count, seed=seed)  # fmt: skip
 
 
 @embed_app.command("deepwalk")
 def embed_deepwalk(
     build: BuildOption, walks: WalksOption = None, walk_length: LengthOption = None,
     dim: DimOption = None, window: WindowOption = None, epochs: EpochsOption = None,
-    min_count: MinCountOption = None, seed: SeedOption = None, config: ConfigOption = None,
+    min_count: MinCountOption = None, seed: SeedOption = None, engine: EngineOption = None,
+    trainer: TrainerOption = None, spark_master: MasterOption = None, config: ConfigOption = None,
 ) -> None:  # fmt: skip
     """DeepWalk: skip-gram on weighted random walks over the movie transition graph."""
-    _embed("deepwalk", build, config, walks=walks, walk_length=walk_length, dim=dim,
-           window=window, epochs=epochs, min_count=min_count, seed=seed)  # fmt: skip
+    _embed("deepwalk", build, config, spark_master, engine=engine, trainer=trainer, walks=walks,
+           walk_length=walk_length, dim=dim, window=window, epochs=epochs, min_count=min_count,
+           seed=seed)  # fmt: skip
 
 
 @embed_app.command("node2vec")
@@ -211,11 +234,13 @@ def embed_node2vec(
     q: Annotated[float | None, typer.Option(help="In-out: low q explores (default 1).")] = None,
     walks: WalksOption = None, walk_length: LengthOption = None, dim: DimOption = None,
     window: WindowOption = None, epochs: EpochsOption = None, min_count: MinCountOption = None,
-    seed: SeedOption = None, config: ConfigOption = None,
+    seed: SeedOption = None, engine: EngineOption = None, trainer: TrainerOption = None,
+    spark_master: MasterOption = None, config: ConfigOption = None,
 ) -> None:  # fmt: skip
     """Node2vec: skip-gram on second-order biased walks (return p, in-out q)."""
-    _embed("node2vec", build, config, p=p, q=q, walks=walks, walk_length=walk_length,
-           dim=dim, window=window, epochs=epochs, min_count=min_count, seed=seed)  # fmt: skip
+    _embed("node2vec", build, config, spark_master, engine=engine, trainer=trainer, p=p, q=q,
+           walks=walks, walk_length=walk_length, dim=dim, window=window, epochs=epochs,
+           min_count=min_count, seed=seed)  # fmt: skip
 
 
 @embed_app.command("users")
@@ -239,9 +264,8 @@ def embed_evaluate(build: BuildOption) -> None:
     from rich.table import Table
 
     from sparrow.embedding.evaluate import index_quality, next_item, write_report
-    from sparrow.embedding.pipeline import METHODS
 
-    methods = [m for m in METHODS if (build / "embeddings" / m / "items.parquet").is_file()]
+    methods = sorted(p.parent.name for p in (build / "embeddings").glob("*/items.parquet"))
     ranking = next_item(build, methods)
     table = Table(title="next liked movie after the cutoff (users with a training history)")
     for column in ("recommender", "HR@10", "NDCG@10", "coverage", "users"):
@@ -250,12 +274,21 @@ def embed_evaluate(build: BuildOption) -> None:
         table.add_row(name, f"{m['hr@10']:.3f}", f"{m['ndcg@10']:.3f}", f"{m['coverage']:.1%}",
                       f"{m['users']:,.0f}")  # fmt: skip
     console.print(table)
+    trained = {
+        m: json.loads((build / "embeddings" / m / "config.json").read_text()) for m in methods
+    }
+    for method, info in trained.items():
+        seconds = sum(info["timings_s"].values())
+        console.print(f"{method}: {info['trainer']} on {info['engine']}, {info['items']:,} movies,"
+                      f" trained in {seconds:.1f} s")  # fmt: skip
     indexes = {m: index_quality(build, m) for m in methods}
     for method, kinds in indexes.items():
         for kind, q in kinds.items():
             console.print(f"{method} {kind}: recall@10 {q['recall@10']:.3f},"
                           f" {q['query_ms_median']:.3f} ms/query")  # fmt: skip
-    path = write_report(build, {"next_item": ranking, "indexes": indexes})
+    training = {m: {k: info[k] for k in ("trainer", "engine", "items", "timings_s")}
+                for m, info in trained.items()}  # fmt: skip
+    path = write_report(build, {"next_item": ranking, "training": training, "indexes": indexes})
     console.print(f"[green]wrote:[/green] {path}")
 
 

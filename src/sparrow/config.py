@@ -34,6 +34,13 @@ class FeatureSettings(BaseModel):
     sparrow_compat: bool = Field(False, description="the original's leaky definitions")
 
 
+class SparkSettings(BaseModel):
+    """Where Spark work runs (taken from the feature settings' spark_master and spark_conf)."""
+
+    master: str = "local[*]"
+    conf: dict[str, str] = Field(default_factory=dict)
+
+
 class EmbeddingSettings(BaseModel):
     """Embeddings (`sparrow embed`): skip-gram training, graph walks, user vectors."""
 
@@ -49,6 +56,12 @@ class EmbeddingSettings(BaseModel):
     p: float = Field(1.0, gt=0, description="node2vec return parameter")
     q: float = Field(1.0, gt=0, description="node2vec in-out parameter")
     half_life_days: float | None = Field(None, gt=0, description="time decay of user vectors")
+    engine: Literal["local", "spark"] = Field(
+        "local", description="where sequences, graph and walks are made (spark: features.spark_*)"
+    )
+    trainer: Literal["gensim", "mllib"] = Field(
+        "gensim", description="skip-gram trainer; mllib (Spark's Word2Vec) needs engine spark"
+    )
 
 
 class Settings(BaseSettings):

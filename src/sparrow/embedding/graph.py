@@ -40,9 +40,28 @@ class TransitionGraph:
         src = np.flatnonzero(has_next)  # (P,) positions in flat of each pair's first item
         n = np.int64(nodes.size)
         codes, counts = np.unique(pos[src] * n + pos[src + 1], return_counts=True)  # (E,)
+        return cls._from_codes(nodes, codes, counts.astype(np.float64))
+
+    @classmethod
+    def from_edges(
+        cls, nodes: np.ndarray, src: np.ndarray, dst: np.ndarray, weights: np.ndarray
+    ) -> TransitionGraph:
+        """A graph from distinct weighted edges between movieIds, all of them in `nodes`."""
+        nodes = np.unique(np.asarray(nodes, dtype=np.int64))  # (N,)
+        n = np.int64(nodes.size)
+        codes = np.searchsorted(nodes, src) * n + np.searchsorted(nodes, dst)  # (E,)
+        order = np.argsort(codes, kind="stable")
+        return cls._from_codes(nodes, codes[order], np.asarray(weights, np.float64)[order])
+
+    @classmethod
+    def _from_codes(
+        cls, nodes: np.ndarray, codes: np.ndarray, weights: np.ndarray
+    ) -> TransitionGraph:
+        """CSR arrays from sorted edge codes (source position * N + destination position)."""
+        n = np.int64(nodes.size)
         indptr = np.zeros(nodes.size + 1, dtype=np.int64)
         np.cumsum(np.bincount(codes // n, minlength=nodes.size), out=indptr[1:])
-        return cls(nodes, indptr, (codes % n).astype(np.int64), counts.astype(np.float64))
+        return cls(nodes, indptr, (codes % n).astype(np.int64), weights)
 
     def edge_rows(self) -> np.ndarray:
         """(E,) source node position of every edge."""

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from sparrow.config import EmbeddingSettings
+from sparrow.config import EmbeddingSettings, SparkSettings
 from sparrow.embedding import skipgram
 from sparrow.embedding.sequences import item_sequences, positive_history
 from sparrow.embedding.users import user_vectors
@@ -39,31 +39,69 @@ def sentences(method: str, sequences: list[np.ndarray], s: EmbeddingSettings) ->
     return node2vec(graph, walks=s.walks, length=s.walk_length, p=s.p, q=s.q, seed=s.seed)
 
 
-def embed_items(build: Path, method: str, settings: EmbeddingSettings) -> dict[str, Any]:
-    """Train `method` item vectors on the build's training period; save; return the summary."""
+def embed_items(
+    build: Path, method: str, settings: EmbeddingSettings, spark: SparkSettings | None = None
+) -> dict[str, Any]:
+    """Train `method` item vectors on the build's training period; save; return the summary.
+
+    With `settings.engine == "spark"` sequences, graph and walks are made on Spark (`spark`
+    gives the master and its settings); vectors from the mllib trainer are saved as
+    `<method>-mllib`, beside gensim's.
+    """
     if method not in METHODS:
         raise ConfigError(
             f"unknown embedding method {method!r}; choose one of: {', '.join(METHODS)}"
         )
+    if settings.trainer == "mllib" and settings.engine != "spark":
+        raise ConfigError("the mllib trainer runs on Spark: add --engine spark")
     started = time.perf_counter()
-    sequences = item_sequences(positive_history(build))
-    corpus = sentences(method, sequences, settings)
-    walked = time.perf_counter()
-    config = skipgram_config(settings)
-    items = skipgram.train(corpus, config)
+    if settings.engine == "spark":
+        corpus, items, walked = _on_spark(build, method, settings, spark or SparkSettings())
+    else:
+        corpus = sentences(method, item_sequences(positive_history(build)), settings)
+        walked = time.perf_counter()
+        items = skipgram.train(corpus, skipgram_config(settings))
     done = time.perf_counter()
+    name = f"{method}-mllib" if settings.trainer == "mllib" else method
     info = {
+        "name": name,
         "method": method,
-        "skipgram": config.as_dict(),
+        "engine": settings.engine,
+        "trainer": settings.trainer,
+        "skipgram": skipgram_config(settings).as_dict(),
         "walks": {"walks": settings.walks, "length": settings.walk_length, "p": settings.p,
                   "q": settings.q} if method != "item2vec" else None,
-        "sequences": len(sequences),
         "sentences": len(corpus),
         "items": len(items.ids),
         "timings_s": {"sentences": round(walked - started, 3), "training": round(done - walked, 3)},
     }  # fmt: skip
-    save_items(build, method, items, info)
+    save_items(build, name, items, info)
     return info
+
+
+def _on_spark(
+    build: Path, method: str, settings: EmbeddingSettings, spark: SparkSettings
+) -> tuple[list[np.ndarray], Vectors, float]:
+    """Sentences made on Spark, their vectors, and the time the sentences were ready."""
+    from sparrow.embedding import spark as on_spark
+    from sparrow.features.spark_engine import DEFAULT_CONF, spark_session
+
+    session = spark_session(spark.master, DEFAULT_CONF | spark.conf)
+    try:
+        frame, column = on_spark.sequences(session, build), "items"
+        if method != "item2vec":
+            frame = on_spark.walks(session, on_spark.graph(frame), method, settings)
+            column = "walk"
+        frame = frame.persist()
+        corpus = on_spark.collect(frame, column)
+        walked = time.perf_counter()
+        if settings.trainer == "mllib":
+            items = on_spark.mllib_word2vec(frame, column, skipgram_config(settings))
+        else:
+            items = skipgram.train(corpus, skipgram_config(settings))
+        return corpus, items, walked
+    finally:
+        session.stop()
 
 
 def embed_users(build: Path, method: str, half_life_days: float | None) -> Vectors:

@@ -84,7 +84,7 @@ class SparkEngine:
         layout = movielens.detect_layout(data)
         ds = movielens.load(data, ratings=False)  # the small tables
         with progress.task("start spark", total=1):
-            spark = _session(self.master, DEFAULT_CONF | self.conf)
+            spark = spark_session(self.master, DEFAULT_CONF | self.conf)
         try:
             return _Build(spark, ds, out, spec, progress).run(data, layout, self.conf)
         except (PySparkException, Py4JError) as exc:
@@ -295,7 +295,7 @@ def _time_cutoff(r: Any, n: int, test_fraction: float) -> int:
     raise AssertionError("unreachable: position k lies within n ratings")
 
 
-def _session(master: str, conf: dict[str, str]) -> Any:
+def spark_session(master: str, conf: dict[str, str]) -> Any:
     """A Spark session whose Python workers run this Python (unless PYSPARK_PYTHON says)."""
     from pyspark.sql import SparkSession
 
