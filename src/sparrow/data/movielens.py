@@ -137,6 +137,8 @@ _1M_USER = (
     USERS.field("zip_code"),
 )
 _100K_USER = tuple(USERS.field(n) for n in ("user_id", "age", "gender", "occupation", "zip_code"))
+_DAT_RATINGS = _dat("ratings.dat", "::", *RATINGS)  # ml-1m and ml-10m
+_DAT_MOVIES = _dat("movies.dat", "::", *_MOVIE_FIELDS)
 LAYOUTS = {
     "csv": _Layout(
         ratings=_csv("ratings.csv", "userId,movieId,rating,timestamp", tuple(RATINGS)),
@@ -146,16 +148,16 @@ LAYOUTS = {
         tags=_csv("tags.csv", "userId,movieId,tag,timestamp", tuple(TAGS)),
     ),
     "ml-1m": _Layout(
-        ratings=_dat("ratings.dat", "::", *RATINGS),
-        movies=_dat("movies.dat", "::", *_MOVIE_FIELDS),
+        ratings=_DAT_RATINGS,
+        movies=_DAT_MOVIES,
         to_item=_item_from_text,
         users=_dat("users.dat", "::", *_1M_USER),
         to_user=_user_1m,
         marker="users.dat",
     ),
     "ml-10m": _Layout(
-        ratings=_dat("ratings.dat", "::", *RATINGS),
-        movies=_dat("movies.dat", "::", *_MOVIE_FIELDS),
+        ratings=_DAT_RATINGS,
+        movies=_DAT_MOVIES,
         to_item=_item_from_text,
         tags=_dat("tags.dat", "::", *TAGS),
     ),
@@ -331,11 +333,23 @@ def _require(folder: Path, name: str) -> Path:
     return path
 
 
-def _read_fast(folder: Path, spec: _Spec, schema: pa.Schema) -> pa.Table:
-    """A large file through pyarrow.csv (multi-threaded), cast to `schema`."""
+def _checked(folder: Path, spec: _Spec) -> Path:
+    """The path of a required, non-empty file whose header (CSV layouts) is the expected one."""
     path = _require(folder, spec.name)
     with path.open("rb") as file:
         next(_rows(path, spec, file), None)  # checks the header
+    return path
+
+
+def ratings_file(folder: Path, layout: str) -> Path:
+    """The ratings file of a dataset folder, checked as far as its header, for engines that
+    read it themselves (Spark)."""
+    return _checked(Path(folder), LAYOUTS[layout].ratings)
+
+
+def _read_fast(folder: Path, spec: _Spec, schema: pa.Schema) -> pa.Table:
+    """A large file through pyarrow.csv (multi-threaded), cast to `schema`."""
+    path = _checked(folder, spec)
     table = _arrow(path, spec, header=bool(spec.header))
     if isinstance(table, str):
         raise _locate(path, spec, table)

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sparrow.embedding.index import build_index, recall_at_k
-from sparrow.embedding.sequences import positive_threshold
+from sparrow.embedding.sequences import item_sequences, positive_threshold
 from sparrow.embedding.users import user_vectors
 from sparrow.embedding.vectors import Vectors, load_items
 from sparrow.errors import DataError
@@ -49,7 +49,9 @@ class _Split:
         first = np.r_[True, users[1:] != users[:-1]]
         self.users = users[first]  # (U,) test users with a liked training movie, sorted
         self.targets = test["item_id"].to_numpy()[first]  # (U,) their first liked test movie
-        self.seen = _grouped(train["user_id"].to_numpy(), train["item_id"].to_numpy())
+        train_users = train["user_id"].to_numpy()
+        firsts = train_users[np.r_[True, train_users[1:] != train_users[:-1]]]
+        self.seen = dict(zip(firsts.tolist(), item_sequences(train), strict=True))
         items = self.liked_train["item_id"].to_numpy()
         ids, counts = np.unique(items, return_counts=True)
         self.popular = ids[np.argsort(-counts, kind="stable")]  # most liked first
@@ -59,12 +61,6 @@ class _Split:
         users = self.liked_train["user_id"].to_numpy()
         items = self.liked_train["item_id"].to_numpy()
         return dict(zip(users.tolist(), items.tolist(), strict=True))  # later rows win: the last
-
-
-def _grouped(keys: np.ndarray, values: np.ndarray) -> dict[int, np.ndarray]:
-    cuts = np.flatnonzero(keys[1:] != keys[:-1]) + 1
-    starts = np.r_[0, cuts]
-    return {int(keys[s]): chunk for s, chunk in zip(starts, np.split(values, cuts), strict=True)}
 
 
 def _metrics(recommended: list[np.ndarray], targets: np.ndarray, catalog: int) -> dict[str, Any]:

@@ -37,7 +37,7 @@ def positive_history(build: Path) -> pa.Table:
 
 
 def item_sequences(history: pa.Table) -> list[np.ndarray]:
-    """Each user's movieIds from `positive_history`, one int64 array per user."""
+    """One int64 array of movieIds per user of a table sorted by user (`positive_history`)."""
     users = history["user_id"].to_numpy()
     items = history["item_id"].to_numpy().astype(np.int64)
     cuts = np.flatnonzero(users[1:] != users[:-1]) + 1

@@ -243,15 +243,7 @@ def _read_ratings(spark: Any, folder: Path, layout: str, until: int | None) -> t
     from pyspark.sql import functions as F  # noqa: N812
 
     spec = movielens.LAYOUTS[layout].ratings
-    path = folder / spec.name
-    if not path.is_file():
-        raise DataError(f"{folder}: missing {spec.name}")
-    if spec.header:
-        with path.open(encoding=spec.encoding) as file:
-            found = file.readline().strip().lstrip("\ufeff")
-        if found != ",".join(spec.header):
-            expected = ",".join(spec.header)
-            raise DataError(f"{path} line 1: expected header {expected!r}, found {found!r}")
+    path = movielens.ratings_file(folder, layout)
     frame = spark.read.csv(
         str(path), schema=_spark_schema(RATINGS), sep=spec.delimiter,
         header=bool(spec.header), mode="FAILFAST", encoding=spec.encoding,
