@@ -48,13 +48,16 @@ class EmbeddingSettings(BaseModel):
     window: int = Field(10, ge=1, description="context window (the original: 5)")
     epochs: int = Field(20, ge=1, description="training passes (the original: 10)")
     negative: int = Field(10, ge=1, description="negative samples per positive")
-    min_count: int = Field(3, ge=1, description="ignore items seen fewer times (the original: 5)")
+    min_count: int = Field(5, ge=1, description="ignore movies liked fewer times (the original: 5)")
+    subsample: float = Field(
+        1e-4, ge=0, description="down-sampling of frequent movies (the original: 1e-3)"
+    )
     seed: int = 42
     workers: int = Field(1, ge=1, description="training threads; 1 is reproducible")
     walks: int = Field(20_000, ge=1, description="random walks (the original: 20,000)")
     walk_length: int = Field(10, ge=2, description="nodes per walk (the original: 10)")
-    p: float = Field(1.0, gt=0, description="node2vec return parameter")
-    q: float = Field(1.0, gt=0, description="node2vec in-out parameter")
+    p: float = Field(0.25, gt=0, description="node2vec return parameter (1 with q 1: DeepWalk)")
+    q: float = Field(4.0, gt=0, description="node2vec in-out parameter (high: stay local)")
     half_life_days: float | None = Field(None, gt=0, description="time decay of user vectors")
     engine: Literal["local", "spark"] = Field(
         "local", description="where sequences, graph and walks are made (spark: features.spark_*)"
@@ -62,6 +65,28 @@ class EmbeddingSettings(BaseModel):
     trainer: Literal["gensim", "mllib"] = Field(
         "gensim", description="skip-gram trainer; mllib (Spark's Word2Vec) needs engine spark"
     )
+
+
+class TrainingSettings(BaseModel):
+    """Ranking-model training (`sparrow train`); each model's own sizes are in its config."""
+
+    epochs: int = Field(10, ge=1, description="most passes over the training samples")
+    batch_size: int = Field(1024, ge=1)
+    lr: float = Field(1e-3, gt=0, description="Adam learning rate")
+    weight_decay: float = Field(0.0, ge=0, description="L2 penalty (Adam weight_decay)")
+    patience: int = Field(2, ge=1, description="epochs without a better validation AUC to stop")
+    validation: float = Field(
+        0.1, gt=0, lt=1, description="last fraction of the training period used for validation"
+    )
+    min_count: int = Field(2, ge=1, description="ids seen fewer times share the unknown id")
+    id_dropout: float = Field(
+        0.05,
+        ge=0,
+        lt=1,
+        description="training rows whose user id is hidden, to learn unknown users",
+    )
+    seed: int = 42
+    threads: int = Field(1, ge=1, description="torch intra-op threads")
 
 
 class Settings(BaseSettings):
@@ -75,6 +100,7 @@ class Settings(BaseSettings):
     data_mirror: str = Field(GROUPLENS_URL, description="base URL of the MovieLens archives")
     features: FeatureSettings = FeatureSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
+    training: TrainingSettings = TrainingSettings()
 
 
 class _FileSource(PydanticBaseSettingsSource):

@@ -28,11 +28,11 @@ def built(ml_latest_small: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 
 def test_sequences_graph_and_walks_on_spark_match_the_local_ones(built: Path) -> None:
-    local = item_sequences(positive_history(built))
+    local = item_sequences(positive_history(built, min_count=5))
     expected = TransitionGraph.from_sequences(local)
     session = spark_session("local[2]", DEFAULT_CONF)
     try:
-        frame = on_spark.sequences(session, built)
+        frame = on_spark.sequences(session, built, min_count=5)
         assert [s.tolist() for s in on_spark.collect(frame, "items")] == [s.tolist() for s in local]
         graph = on_spark.graph(frame)
         for name in ("nodes", "indptr", "indices", "weights"):

@@ -31,6 +31,9 @@ def test_sequences_hold_only_liked_training_ratings_in_time_order(tmp_path: Path
         {"user_id": 2, "item_id": 4, "ts": 15},
     ]
     assert [s.tolist() for s in item_sequences(history)] == [[2], [2, 4]]
+    # movie 4 is liked once in the training period: min_count 2 leaves it out
+    rare_out = positive_history(tmp_path / "b", min_count=2)
+    assert [s.tolist() for s in item_sequences(rare_out)] == [[2], [2]]
 
 
 def test_items_that_always_co_occur_are_nearest_neighbours() -> None:
@@ -91,6 +94,8 @@ def test_next_item_evaluation_on_a_known_answer(tmp_path: Path) -> None:
         rows += [(u, m, 5.0, 3000 + 2 * u + i) for i, m in enumerate(rng.choice(4, 2, False) + 10)]
     for u in range(801, 811):  # test users: liked 3 then 1 before the cutoff, 2 after it
         rows += [(u, 3, 5.0, 5000 + u), (u, 1, 5.0, 6000 + u), (u, 2, 5.0, 9000 + u)]
+    # a user new after the cutoff: liking 1 (nothing to go on) makes 2 predictable from it
+    rows += [(811, 1, 5.0, 9500), (811, 2, 5.0, 9501)]
     data = tmp_path / "data"
     data.mkdir()
     (data / "ratings.csv").write_text(
@@ -100,13 +105,14 @@ def test_next_item_evaluation_on_a_known_answer(tmp_path: Path) -> None:
         "movieId,title,genres\n"
         + "".join(f"{m},M{m} (2000),Drama\n" for m in (1, 2, 3, 10, 11, 12, 13))
     )
-    build(data, tmp_path / "b", FeatureSettings(test_fraction=10 / len(rows)), progress=False)
+    build(data, tmp_path / "b", FeatureSettings(test_fraction=12 / len(rows)), progress=False)
     settings = EmbeddingSettings(dim=16, window=2, epochs=10, min_count=1, seed=3)
     embed_items(tmp_path / "b", "item2vec", settings)
     report = next_item(tmp_path / "b", ["item2vec"])
-    assert report["popularity"]["users"] == 10
-    # popularity ranks movie 2 (liked 200 times) behind 10..13 (300 each): rank 5
+    assert report["popularity"]["targets"] == report["popularity"]["users"] == 11
+    # popularity ranks movie 2 (liked 200 times) behind 10..13 (300 each): rank 5, and for user
+    # 811, who has not seen movie 3 (liked 210 times), rank 6
     assert report["popularity"]["hr@10"] == 1.0
-    assert report["popularity"]["ndcg@10"] == pytest.approx(1 / np.log2(6))
+    assert report["popularity"]["ndcg@10"] == pytest.approx((10 / np.log2(6) + 1 / np.log2(7)) / 11)
     # movie 1's nearest unseen neighbour is movie 2, liked in the same sessions: rank 1
     assert report["item2vec (last item)"]["ndcg@10"] == 1.0

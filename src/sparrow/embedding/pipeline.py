@@ -22,7 +22,8 @@ METHODS = ("item2vec", "deepwalk", "node2vec")
 def skipgram_config(settings: EmbeddingSettings) -> skipgram.SkipGramConfig:
     return skipgram.SkipGramConfig(
         dim=settings.dim, window=settings.window, epochs=settings.epochs,
-        negative=settings.negative, min_count=settings.min_count, seed=settings.seed,
+        negative=settings.negative, min_count=settings.min_count, sample=settings.subsample,
+        seed=settings.seed,
         workers=settings.workers,
     )  # fmt: skip
 
@@ -58,7 +59,9 @@ def embed_items(
     if settings.engine == "spark":
         corpus, items, walked = _on_spark(build, method, settings, spark or SparkSettings())
     else:
-        corpus = sentences(method, item_sequences(positive_history(build)), settings)
+        corpus = sentences(
+            method, item_sequences(positive_history(build, settings.min_count)), settings
+        )
         walked = time.perf_counter()
         items = skipgram.train(corpus, skipgram_config(settings))
     done = time.perf_counter()
@@ -88,7 +91,7 @@ def _on_spark(
 
     session = spark_session(spark.master, DEFAULT_CONF | spark.conf)
     try:
-        frame, column = on_spark.sequences(session, build), "items"
+        frame, column = on_spark.sequences(session, build, settings.min_count), "items"
         if method != "item2vec":
             frame = on_spark.walks(session, on_spark.graph(frame), method, settings)
             column = "walk"

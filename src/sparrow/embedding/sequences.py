@@ -22,8 +22,12 @@ def positive_threshold(build: Path) -> float:
     return float(manifest["parameters"]["definitions"]["positive_threshold"])
 
 
-def positive_history(build: Path) -> pa.Table:
-    """user_id, item_id, ts of the training split's positive ratings, sorted by (user, ts, item)."""
+def positive_history(build: Path, min_count: int = 1) -> pa.Table:
+    """user_id, item_id, ts of the training split's positive ratings, sorted by (user, ts, item).
+
+    With `min_count`, only movies liked at least that many times: rarer ones are left out of the
+    sequences (as gensim leaves rare words out of sentences) and of the transition graph.
+    """
     ratings = pq.read_table(
         build / "catalog" / "ratings.parquet",
         columns=["user_id", "item_id", "rating", "ts", "split"],
@@ -33,6 +37,10 @@ def positive_history(build: Path) -> pa.Table:
         pc.greater_equal(ratings["rating"], positive_threshold(build)),
     )
     liked = ratings.filter(keep).select(["user_id", "item_id", "ts"])
+    if min_count > 1:
+        counts = liked.group_by("item_id").aggregate([("item_id", "count")])
+        frequent = counts.filter(pc.greater_equal(counts["item_id_count"], min_count))["item_id"]
+        liked = liked.filter(pc.is_in(liked["item_id"], frequent))
     return liked.sort_by([("user_id", "ascending"), ("ts", "ascending"), ("item_id", "ascending")])
 
 

@@ -11,14 +11,19 @@ from sparrow.embedding.vectors import Vectors
 
 @dataclass(frozen=True)
 class SkipGramConfig:
-    """Word2Vec hyper-parameters. The original used dim 10, window 5, epochs 10, min_count 5."""
+    """Word2Vec hyper-parameters. The original used dim 10, window 5, epochs 10, min_count 5.
+
+    Down-sampling frequent items harder than gensim's default (1e-4, not 1e-3) lifts Item2vec's
+    next-movie HR@10 on ml-latest-small from 0.036 to 0.058: popular movies stop dominating
+    every context (docs/embeddings.md).
+    """
 
     dim: int = 64
     window: int = 10
     epochs: int = 20
     negative: int = 10
-    min_count: int = 3
-    sample: float = 1e-3  # down-sampling of very frequent items
+    min_count: int = 5
+    sample: float = 1e-4  # down-sampling of very frequent items
     seed: int = 42
     workers: int = 1  # more workers train faster but not reproducibly
 

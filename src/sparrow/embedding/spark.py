@@ -22,10 +22,11 @@ from sparrow.embedding.vectors import Vectors
 WALK_SCHEMA = pa.schema([("walk", pa.list_(pa.int64()))])
 
 
-def sequences(spark: Any, build: Path) -> Any:
+def sequences(spark: Any, build: Path, min_count: int) -> Any:
     """DataFrame (user_id, items array<long>) of each user's liked training movies, in order.
 
-    Rows are ordered by user_id, as the local sequences, so gensim sees the same corpus.
+    Movies liked fewer than `min_count` times are left out. Rows are ordered by user_id, as the
+    local sequences, so gensim sees the same corpus.
     """
     from pyspark.sql import functions as F  # noqa: N812
 
@@ -33,6 +34,8 @@ def sequences(spark: Any, build: Path) -> Any:
     liked = ratings.where(
         (F.col("split") == "train") & (F.col("rating") >= positive_threshold(build))
     )
+    frequent = liked.groupBy("item_id").count().where(F.col("count") >= min_count)
+    liked = liked.join(frequent.select("item_id"), "item_id", "left_semi")
     ordered = F.sort_array(F.collect_list(F.struct("ts", "item_id")))
     items = ordered.getField("item_id").cast("array<long>").alias("items")
     return liked.groupBy("user_id").agg(items).orderBy("user_id")
