@@ -18,7 +18,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# a CPU build of PyTorch: plain `torch` from PyPI is a CUDA build of several GB
+TORCH ?= torch==2.13.0
+
 $(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q "$(TORCH)"
 	$(BIN)/pip install -q -e .
 	@touch $@
 

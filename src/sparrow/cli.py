@@ -12,7 +12,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from sparrow.config import Settings, load_settings, with_overrides
+from sparrow.cli_common import BuildOption, ConfigOption, console, settings_from
+from sparrow.cli_models import evaluate, models_app, train
+from sparrow.config import with_overrides
 from sparrow.errors import SparrowError
 
 app = typer.Typer(
@@ -32,14 +34,9 @@ app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
 app.add_typer(embed_app, name="embed")
 
-console = Console(soft_wrap=True)
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", help="TOML settings file (env SPARROW_* overrides it).")
-]
-
-
-def _settings(config: Path | None) -> Settings:
-    return load_settings(config)
+app.add_typer(models_app, name="models")
+app.command("train")(train)
+app.command("evaluate")(evaluate)
 
 
 @data_app.command("fetch")
@@ -62,7 +59,7 @@ def data_fetch(
     """Download, verify and unpack a MovieLens archive (never leaves a half dataset)."""
     from sparrow.data.download import fetch
 
-    settings = _settings(config)
+    settings = settings_from(config)
     folder = fetch(name, dest or settings.data or Path("data"), mirror or settings.data_mirror)
     console.print(f"[green]ready:[/green] {folder}")
 
@@ -152,7 +149,7 @@ def features_build(
     from sparrow.features.report import render
 
     params = with_overrides(
-        _settings(config).features, split=split, test_fraction=test_fraction, sample=sample,
+        settings_from(config).features, split=split, test_fraction=test_fraction, sample=sample,
         seed=seed, engine=engine, spark_master=spark_master, sparrow_compat=sparrow_compat or None,
     )  # fmt: skip
     manifest = build(data, out, params, until=until, progress=True)
@@ -160,11 +157,10 @@ def features_build(
     console.print(f"[green]wrote:[/green] {out}  (details in {out / 'manifest.json'})")
 
 
-BuildOption = Annotated[Path, typer.Option(help="A build directory (from sparrow features build).")]
 DimOption = Annotated[int | None, typer.Option(help="Vector size (default 64; the original: 10).")]
 WindowOption = Annotated[int | None, typer.Option(help="Context window (default 10).")]
 EpochsOption = Annotated[int | None, typer.Option(help="Training passes (default 20).")]
-MinCountOption = Annotated[int | None, typer.Option(help="Ignore rarer items (default 3).")]
+MinCountOption = Annotated[int | None, typer.Option(help="Ignore rarer movies (default 5).")]
 SeedOption = Annotated[int | None, typer.Option(help="Random seed (default 42).")]
 WalksOption = Annotated[int | None, typer.Option(help="Random walks (default 20,000).")]
 LengthOption = Annotated[int | None, typer.Option(help="Nodes per walk (default 10).")]
@@ -177,6 +173,10 @@ TrainerOption = Annotated[
     str | None,
     typer.Option(help="gensim (default) or mllib: Spark's Word2Vec, with --engine spark."),
 ]
+SubsampleOption = Annotated[
+    float | None,
+    typer.Option(help="Down-sample frequent movies (default 1e-4; the original: 1e-3; 0: off)."),
+]
 MasterOption = Annotated[
     str | None, typer.Option(help="Spark master URL for --engine spark (default local\\[*]).")
 ]
@@ -188,7 +188,7 @@ def _embed(
     from sparrow.config import SparkSettings
     from sparrow.embedding.pipeline import embed_items
 
-    everything = _settings(config)
+    everything = settings_from(config)
     settings = with_overrides(everything.embedding, **overrides)
     spark = SparkSettings(
         master=spark_master or everything.features.spark_master, conf=everything.features.spark_conf
@@ -205,42 +205,47 @@ def _embed(
 @embed_app.command("item2vec")
 def embed_item2vec(
     build: BuildOption, dim: DimOption = None, window: WindowOption = None,
-    epochs: EpochsOption = None, min_count: MinCountOption = None, seed: SeedOption = None,
-    engine: EngineOption = None, trainer: TrainerOption = None,
-    spark_master: MasterOption = None, config: ConfigOption = None,
+    epochs: EpochsOption = None, min_count: MinCountOption = None,
+    subsample: SubsampleOption = None, seed: SeedOption = None, engine: EngineOption = None,
+    trainer: TrainerOption = None, spark_master: MasterOption = None, config: ConfigOption = None,
 ) -> None:  # fmt: skip
-    """Item2vec: skip-gram on each user's liked movies in time order (training period only)."""
+    """Item2vec: skip-gram on each user's liked movies in time order (training period only).
+
+    The original's settings: --dim 10 --window 5 --epochs 10 --min-count 5 --subsample 1e-3
+    """
     _embed("item2vec", build, config, spark_master, engine=engine, trainer=trainer, dim=dim,
-           window=window, epochs=epochs, min_count=min_count, seed=seed)  # fmt: skip
+           window=window, epochs=epochs, min_count=min_count, subsample=subsample,
+           seed=seed)  # fmt: skip
 
 
 @embed_app.command("deepwalk")
 def embed_deepwalk(
     build: BuildOption, walks: WalksOption = None, walk_length: LengthOption = None,
     dim: DimOption = None, window: WindowOption = None, epochs: EpochsOption = None,
-    min_count: MinCountOption = None, seed: SeedOption = None, engine: EngineOption = None,
-    trainer: TrainerOption = None, spark_master: MasterOption = None, config: ConfigOption = None,
+    min_count: MinCountOption = None, subsample: SubsampleOption = None, seed: SeedOption = None,
+    engine: EngineOption = None, trainer: TrainerOption = None,
+    spark_master: MasterOption = None, config: ConfigOption = None,
 ) -> None:  # fmt: skip
     """DeepWalk: skip-gram on weighted random walks over the movie transition graph."""
     _embed("deepwalk", build, config, spark_master, engine=engine, trainer=trainer, walks=walks,
            walk_length=walk_length, dim=dim, window=window, epochs=epochs, min_count=min_count,
-           seed=seed)  # fmt: skip
+           subsample=subsample, seed=seed)  # fmt: skip
 
 
 @embed_app.command("node2vec")
 def embed_node2vec(
     build: BuildOption,
-    p: Annotated[float | None, typer.Option(help="Return: low p revisits (default 1).")] = None,
-    q: Annotated[float | None, typer.Option(help="In-out: low q explores (default 1).")] = None,
+    p: Annotated[float | None, typer.Option(help="Return: low p revisits (default 0.25).")] = None,
+    q: Annotated[float | None, typer.Option(help="In-out: high q stays local (default 4).")] = None,
     walks: WalksOption = None, walk_length: LengthOption = None, dim: DimOption = None,
     window: WindowOption = None, epochs: EpochsOption = None, min_count: MinCountOption = None,
-    seed: SeedOption = None, engine: EngineOption = None, trainer: TrainerOption = None,
-    spark_master: MasterOption = None, config: ConfigOption = None,
+    subsample: SubsampleOption = None, seed: SeedOption = None, engine: EngineOption = None,
+    trainer: TrainerOption = None, spark_master: MasterOption = None, config: ConfigOption = None,
 ) -> None:  # fmt: skip
     """Node2vec: skip-gram on second-order biased walks (return p, in-out q)."""
     _embed("node2vec", build, config, spark_master, engine=engine, trainer=trainer, p=p, q=q,
            walks=walks, walk_length=walk_length, dim=dim, window=window, epochs=epochs,
-           min_count=min_count, seed=seed)  # fmt: skip
+           min_count=min_count, subsample=subsample, seed=seed)  # fmt: skip
 
 
 @embed_app.command("users")
@@ -267,12 +272,12 @@ def embed_evaluate(build: BuildOption) -> None:
 
     methods = sorted(p.parent.name for p in (build / "embeddings").glob("*/items.parquet"))
     ranking = next_item(build, methods)
-    table = Table(title="next liked movie after the cutoff (users with a training history)")
-    for column in ("recommender", "HR@10", "NDCG@10", "coverage", "users"):
+    table = Table(title="next liked movie in the test period, from the history before it")
+    for column in ("recommender", "HR@10", "NDCG@10", "coverage", "targets", "users"):
         table.add_column(column, justify="left" if column == "recommender" else "right")
     for name, m in ranking.items():
         table.add_row(name, f"{m['hr@10']:.3f}", f"{m['ndcg@10']:.3f}", f"{m['coverage']:.1%}",
-                      f"{m['users']:,.0f}")  # fmt: skip
+                      f"{m['targets']:,}", f"{m['users']:,}")  # fmt: skip
     console.print(table)
     trained = {
         m: json.loads((build / "embeddings" / m / "config.json").read_text()) for m in methods

@@ -1,0 +1,1 @@
+"""Ranking models: shared blocks, one module per model, the registry."""

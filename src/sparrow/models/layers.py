@@ -1,0 +1,113 @@
+"""Blocks shared by the ranking models: embedding tables, masked pooling, MLPs."""
+
+import torch
+from torch import nn
+
+from sparrow.models.spec import PAD, FeatureSpec
+
+
+class MLP(nn.Sequential):
+    """Linear -> ReLU -> Dropout for each hidden size, then a Linear to `out` (if given)."""
+
+    def __init__(
+        self, inputs: int, hidden: tuple[int, ...], dropout: float = 0.0, out: int | None = 1
+    ) -> None:
+        layers: list[nn.Module] = []
+        for size in hidden:
+            layers += [nn.Linear(inputs, size), nn.ReLU(), nn.Dropout(dropout)]
+            inputs = size
+        if out is not None:
+            layers.append(nn.Linear(inputs, out))
+        super().__init__(*layers)
+        self.width = out if out is not None else inputs  # size of the last dimension out
+
+
+class Embeddings(nn.Module):
+    """One table per id family (movie, user, genre), padding rows fixed at zero.
+
+    The candidate movie and the history share the movie table.
+    """
+
+    def __init__(self, spec: FeatureSpec, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+        self.movie = table(spec.movies, dim)
+        self.user = table(spec.users, dim)
+        self.genre = table(spec.genres, dim)
+
+
+def table(rows: int, dim: int) -> nn.Embedding:
+    """An embedding table initialised N(0, 0.05), its padding row (0) zero and never trained."""
+    embedding = nn.Embedding(rows, dim, padding_idx=PAD)
+    nn.init.normal_(embedding.weight, std=0.05)
+    with torch.no_grad():
+        embedding.weight[PAD].zero_()
+    return embedding
+
+
+def masked_mean(vectors: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """Mean of (B, L, D) `vectors` over the positions whose `ids` (B, L) are not padding: (B, D).
+
+    A row of padding only gives zeros. (nn.EmbeddingBag would do this, but it exports to ONNX as
+    a slow loop; this is plain arithmetic.)
+    """
+    mask = (ids != PAD).unsqueeze(-1).to(vectors.dtype)  # (B, L, 1)
+    return (vectors * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+class Fields(nn.Module):
+    """The id inputs as one D-vector per field: (B, 5, D).
+
+    Fields, in order: candidate movie, user, movie genres, user genres, history; the last three
+    are mean-pooled over their non-padding slots. Models add their own numeric field.
+    """
+
+    count = 5
+
+    def __init__(self, spec: FeatureSpec, dim: int) -> None:
+        super().__init__()
+        self.embeddings = Embeddings(spec, dim)
+
+    def forward(
+        self,
+        movie_id: torch.Tensor,
+        user_id: torch.Tensor,
+        movie_genres: torch.Tensor,
+        user_genres: torch.Tensor,
+        history: torch.Tensor,
+    ) -> torch.Tensor:
+        e = self.embeddings
+        return torch.stack(
+            [
+                e.movie(movie_id),  # (B, D)
+                e.user(user_id),
+                masked_mean(e.genre(movie_genres), movie_genres),
+                masked_mean(e.genre(user_genres), user_genres),
+                masked_mean(e.movie(history), history),
+            ],
+            dim=1,
+        )  # (B, 5, D)
+
+
+class LinearTerm(nn.Module):
+    """First-order score (logistic regression): one weight per id, pooled as in `Fields` and
+    summed, plus a linear map of the numeric features, plus a bias: (B,).
+    """
+
+    def __init__(self, spec: FeatureSpec) -> None:
+        super().__init__()
+        self.fields = Fields(spec, 1)
+        self.numeric = nn.Linear(spec.numeric, 1)
+
+    def forward(
+        self,
+        movie_id: torch.Tensor,
+        user_id: torch.Tensor,
+        movie_genres: torch.Tensor,
+        user_genres: torch.Tensor,
+        history: torch.Tensor,
+        numeric: torch.Tensor,
+    ) -> torch.Tensor:
+        ids: torch.Tensor = self.fields(movie_id, user_id, movie_genres, user_genres, history)
+        linear: torch.Tensor = self.numeric(numeric)  # (B, 1)
+        return ids.sum((1, 2)) + linear.squeeze(-1)  # (B,): ids is (B, 5, 1)

@@ -1,0 +1,1 @@
+"""Training: encoders, datasets, the training loop, ONNX export, versioned model folders."""
