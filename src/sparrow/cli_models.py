@@ -108,6 +108,7 @@ def evaluate(
     ncf: Annotated[
         bool, typer.Option(help="Also run the NCF protocol (leave-last-one-out, 1 vs 99).")
     ] = False,
+    config: ConfigOption = None,
 ) -> None:
     """Every trained model on the test split, side by side: table, report.json, report.html.
 
@@ -116,5 +117,6 @@ def evaluate(
     """
     from sparrow.evaluation.offline import evaluate_models
 
-    report = evaluate_models(build, ncf=ncf, console=console)
+    threads = settings_from(config).training.threads
+    report = evaluate_models(build, ncf=ncf, threads=threads, console=console)
     console.print(f"[green]wrote:[/green] {report}")

@@ -89,6 +89,23 @@ class TrainingSettings(BaseModel):
     threads: int = Field(1, ge=1, description="torch intra-op threads")
 
 
+class ServingSettings(BaseModel):
+    """The online service (`sparrow serve`) and its store."""
+
+    store: Literal["memory", "redis"] = Field("memory", description="online store backend")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis of the redis store")
+    redis_prefix: str = Field("sparrow", description="prefix of every Redis key")
+    host: str = "0.0.0.0"
+    port: int = Field(6010, ge=1, le=65535)
+    workers: int = Field(1, ge=1, description="server worker processes")
+    threads: int = Field(1, ge=1, description="ONNX Runtime threads per ranking call")
+    experiments: Path | None = Field(None, description="A/B experiments file (TOML)")
+    budget_ms: float = Field(50.0, gt=0, description="time budget of model ranking per request")
+    default_model: str = Field("deepfm", description="ranking model when none is asked for")
+    similar_method: str = Field("item2vec", description="embedding behind model=emb")
+    candidates: int = Field(800, ge=1, description="most candidates ranked per request")
+
+
 class Settings(BaseSettings):
     """All settings; one sub-model per component."""
 
@@ -101,6 +118,7 @@ class Settings(BaseSettings):
     features: FeatureSettings = FeatureSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
     training: TrainingSettings = TrainingSettings()
+    serving: ServingSettings = ServingSettings()
 
 
 class _FileSource(PydanticBaseSettingsSource):

@@ -15,6 +15,10 @@ BACKENDS: dict[str, dict[str, str]] = {
         "lsh": "sparrow.embedding.lsh:LSHIndex",
         "hnsw": "sparrow.embedding.hnsw:HNSWIndex",
     },
+    "store": {
+        "memory": "sparrow.store.memory_store:MemoryStore",
+        "redis": "sparrow.store.redis_store:RedisStore",
+    },
 }
 
 

@@ -46,8 +46,13 @@ def score_models(build: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     return sorted(rows, key=lambda r: -r["auc"]), curves
 
 
-def evaluate_models(build: Path, ncf: bool = False, console: Console | None = None) -> Path:
-    """Evaluate, print the table(s), write the report; return the HTML report's path."""
+def evaluate_models(
+    build: Path, ncf: bool = False, threads: int = 1, console: Console | None = None
+) -> Path:
+    """Evaluate, print the table(s), write the report; return the HTML report's path.
+
+    `threads`: torch threads of the NCF protocol's training.
+    """
     console = console or Console()
     rows, curves = score_models(build)
     table = Table(title=f"test split of {build.name}: every model, scored through ONNX Runtime")
@@ -57,13 +62,16 @@ def evaluate_models(build: Path, ncf: bool = False, console: Console | None = No
         table.add_row(row["model"], str(row["version"]), *(f"{row[c]:.4f}" for c in COLUMNS))
     console.print(table)
     tables: dict[str, list[dict[str, Any]]] = {"test split (CTR)": rows}
+    doc: dict[str, Any] = {"test": rows}
     if ncf:
+        import torch
+
         from sparrow.evaluation.ncf import ncf_protocol
 
+        torch.set_num_threads(threads)
         results = ncf_protocol(build)
-        tables["NCF protocol (leave last one out, 1 vs 99)"] = [
-            {"model": name, **values} for name, values in results.items()
-        ]
+        doc["ncf"] = [{"model": name, **values} for name, values in results.items()]
+        tables["NCF protocol (leave last one out, 1 vs 99)"] = doc["ncf"]
         ncf_table = Table(title="NCF protocol: last interaction vs 99 unseen movies")
         for column in ("model", "HR@10", "NDCG@10"):
             ncf_table.add_column(column, justify="left" if column == "model" else "right")
@@ -72,7 +80,6 @@ def evaluate_models(build: Path, ncf: bool = False, console: Console | None = No
         console.print(ncf_table)
     folder = build / "reports"
     folder.mkdir(exist_ok=True)
-    doc = {"test": rows, **({"ncf": tables.get(list(tables)[-1])} if ncf else {})}
     (folder / "report.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     png = curves_png(curves)
     (folder / "curves.png").write_bytes(png)
