@@ -8,7 +8,7 @@ DATA   ?= $(or $(SPARROW_DATA),$(if $(wildcard $(SHARED)/ml-latest-small),$(SHAR
 DATASET ?= ml-latest-small
 BUILD  ?= build/$(DATASET)
 
-.PHONY: setup dev demo test lint bench clean
+.PHONY: setup dev build demo test lint bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c "import ensurepip" 2>/dev/null || { \
@@ -34,17 +34,39 @@ setup: $(VENV)/.installed  ## create .venv and install sparrow
 
 dev: $(VENV)/.installed-dev  ## install sparrow with the dev tools and the Spark engine
 
-demo: setup  ## get ml-latest-small, show it, build its features
+# sample posters for the web UI, when the shared folder has them
+POSTERS ?= $(or $(SPARROW_POSTERS),$(wildcard $(SHARED)/sparrow-sample/posters))
+PORT    ?= 6010
+URL     := http://localhost:$(PORT)
+
+build: setup  ## get ml-latest-small and build everything offline (cached: a rerun takes seconds)
 	@[ -d "$(DATA)/$(DATASET)" ] || $(BIN)/sparrow data fetch $(DATASET) --dest "$(DATA)"
-	$(BIN)/sparrow data info "$(DATA)/$(DATASET)"
-	$(BIN)/sparrow features build --data "$(DATA)/$(DATASET)" --out $(BUILD)
+	$(BIN)/sparrow build --data "$(DATA)/$(DATASET)" --out $(BUILD)
+
+demo: build  ## build (or reuse) everything, then serve it on http://localhost:6010
+	@echo
+	@echo "Sparrow RecSys is starting on $(URL)/  (Ctrl-C stops it)"
+	@echo "  $(URL)/                             home: movies by genre"
+	@echo "  $(URL)/movie.html?movieId=1         a movie and similar movies"
+	@echo "  $(URL)/user.html?id=1               a user and their recommendations"
+	@echo "  $(URL)/getrecforyou?id=1&size=10    the recommendation API (JSON)"
+	@echo "  $(URL)/docs                         every endpoint, to try out"
+	@echo
+	$(if $(POSTERS),SPARROW_POSTERS="$(POSTERS)" )exec $(BIN)/sparrow serve --build $(BUILD) --port $(PORT)
 
 lint: dev  ## ruff and mypy
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-test: lint  ## lint, then the whole test suite
+# the end-to-end tests drive Debian's Chromium (never `playwright install`, which downloads)
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq
+	$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq chromium
+
+test: lint $(CHROMIUM)  ## lint, then the whole test suite (unit, contract, integration, e2e)
 	$(BIN)/pytest
 
 bench: setup  ## feature build speed and memory (writes bench/results/features.json)

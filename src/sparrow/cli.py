@@ -12,8 +12,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from sparrow.cli_build import build
 from sparrow.cli_common import BuildOption, ConfigOption, console, settings_from
 from sparrow.cli_models import evaluate, models_app, train
+from sparrow.cli_serve import serve
+from sparrow.cli_store import store_app
+from sparrow.cli_stream import stream_app
 from sparrow.config import with_overrides
 from sparrow.errors import SparrowError
 
@@ -35,6 +39,10 @@ app.add_typer(features_app, name="features")
 app.add_typer(embed_app, name="embed")
 
 app.add_typer(models_app, name="models")
+app.add_typer(store_app, name="store")
+app.add_typer(stream_app, name="stream")
+app.command("serve")(serve)
+app.command("build")(build)
 app.command("train")(train)
 app.command("evaluate")(evaluate)
 

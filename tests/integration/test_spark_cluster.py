@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import time
 import urllib.request
@@ -14,18 +13,13 @@ import pyspark
 import pytest
 from tests.contract.test_feature_engines import assert_same_build
 from tests.fixtures import write_dataset
+from tests.services import free_port
 
 from sparrow.config import FeatureSettings
 from sparrow.features.pipeline import build
 from sparrow.features.spark_engine import ensure_java
 
 SPARK_CLASS = Path(pyspark.__file__).parent / "bin" / "spark-class"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def master_state(ui_port: int) -> dict[str, Any]:

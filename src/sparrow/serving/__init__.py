@@ -1,0 +1,1 @@
+"""The online service: the original's API, recall, ranking, experiments, degradation."""

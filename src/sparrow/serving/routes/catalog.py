@@ -1,0 +1,48 @@
+"""Movies, users and genre lists: the original's `/getmovie`, `/getuser`, `/getrecommendation`."""
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from sparrow.serving.routes.common import ERRORS, Id, Svc, not_found, respond, size_param
+from sparrow.serving.schemas import Movie, User
+
+router = APIRouter(responses=ERRORS)
+
+
+@router.get("/getmovie", response_model=Movie, summary="One movie")
+def get_movie(svc: Svc, id: Id) -> Response:
+    """A movie by id: details, rating statistics and its top ratings (404 when unknown)."""
+    found = svc.store.movies([id])[0]
+    if found is None:
+        raise not_found(f"no movie with id {id}")
+    return respond(svc, Movie.model_validate(found))
+
+
+@router.get("/getuser", response_model=User, summary="One user")
+def get_user(svc: Svc, id: Id) -> Response:
+    """A user by id: rating statistics and every rating, oldest first (404 when unknown)."""
+    found = svc.store.user(id)
+    if found is None:
+        raise not_found(f"no user with id {id}")
+    return respond(svc, User.model_validate(found))
+
+
+@router.get("/getrecommendation", response_model=list[Movie], summary="Movies of a genre")
+def get_recommendation(
+    svc: Svc,
+    genre: Annotated[
+        str | None,
+        Query(min_length=1, max_length=100, description="exact genre name; absent: all movies"),
+    ] = None,
+    size: int = size_param(8),
+    sortby: Annotated[
+        Literal["rating", "releaseYear", "popularity"],
+        Query(description="average rating, release year or rating count, highest first"),
+    ] = "rating",
+) -> Response:
+    """The best movies of a genre (or of the whole catalogue): the home and genre pages."""
+    if genre is not None and genre not in svc.store.genres():
+        raise not_found(f"unknown genre {genre!r}; genres: {', '.join(svc.store.genres())}")
+    ids = svc.store.top_movies(genre, sortby, size)
+    return respond(svc, [Movie.model_validate(m) for m in svc.store.movies(ids) if m is not None])

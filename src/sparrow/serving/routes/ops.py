@@ -1,0 +1,37 @@
+"""Operations: `/healthz` and Prometheus `/metrics`."""
+
+from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from sparrow.serving.routes.common import Svc
+from sparrow.serving.schemas import Health
+
+router = APIRouter()
+
+
+@router.get("/healthz", response_model=Health, summary="Health and what is loaded")
+def healthz(svc: Svc) -> Health:
+    """Store kind and version, whether it answers, the models loaded, what is degraded."""
+    version = svc.store.version()  # through the failover: a dead Redis shows up now
+    ping = svc.store.ping()
+    degraded = svc.degraded()
+    if not ping and not degraded:
+        degraded = [f"{svc.settings.store} store does not answer"]
+    return Health(
+        status="degraded" if degraded or not ping else "ok",
+        store=svc.settings.store,
+        store_version=version,
+        ping=ping,
+        models=sorted(svc.ranker.models),
+        embeddings=sorted(svc.spaces),
+        experiments=[layer.name for layer in svc.experiments.layers],
+        degraded=degraded,
+    )
+
+
+@router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
+def metrics(svc: Svc) -> PlainTextResponse:
+    """Requests and latency per endpoint, ranking fallbacks by reason, store errors."""
+    body = generate_latest(svc.metrics.registry)
+    return PlainTextResponse(body, media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,127 @@
+"""Everything the service loads once at start-up: store, neighbour indexes, models, experiments."""
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
+
+import numpy as np
+
+from sparrow.config import ServingSettings
+from sparrow.errors import SparrowError
+from sparrow.models.runtime import OnnxModel
+from sparrow.plugins import load_backend
+from sparrow.serving.experiments import Experiments
+from sparrow.serving.failover import FailoverStore
+from sparrow.serving.observe import Metrics, describe, event, failure
+from sparrow.serving.rank import Ranker
+from sparrow.serving.recall import UserContext
+from sparrow.serving.vectors import Space
+from sparrow.store.base import OnlineStore
+from sparrow.training.artifacts import latest, saved
+
+WARM_UP_CANDIDATES = 800  # candidates scored once per model at start-up
+
+
+@dataclass
+class Services:
+    """What every request reads; built by `load`, closed by `close`."""
+
+    settings: ServingSettings
+    store: OnlineStore
+    failover: FailoverStore | None  # the store when it is Redis with a memory copy
+    spaces: dict[str, Space]  # embedding method -> vectors and neighbour index
+    ranker: Ranker
+    model_errors: dict[str, str]  # trained models that could not be loaded, and why
+    experiments: Experiments
+    metrics: Metrics
+
+    @property
+    def space(self) -> Space | None:
+        """The vectors behind `model=emb` and user recall (`similar_method`), else any."""
+        found = self.spaces.get(self.settings.similar_method)
+        return found or next(iter(self.spaces.values()), None)
+
+    def degraded(self) -> list[str]:
+        """What is degraded now, for `/healthz` and the `X-Sparrow-Degraded` header."""
+        notes = [f"model {name} not loaded: {why}" for name, why in self.model_errors.items()]
+        outage = self.failover.degraded() if self.failover is not None else None
+        return [outage, *notes] if outage else notes
+
+    def close(self) -> None:
+        self.ranker.close()
+
+
+def open_store(
+    build: Path, settings: ServingSettings, metrics: Metrics
+) -> tuple[OnlineStore, FailoverStore | None]:
+    """The configured store; Redis comes with a memory copy of the build to fail over to."""
+    memory = load_backend("store", "memory")
+    if settings.store == "memory":
+        return memory.from_build(build), None
+    redis = load_backend("store", settings.store)
+
+    def connect() -> OnlineStore:
+        return cast(OnlineStore, redis(settings.redis_url, settings.redis_prefix))
+
+    failover = FailoverStore(connect, memory.from_build(build), metrics)
+    try:
+        failover.primary = connect()
+    except SparrowError:  # nothing pushed under the prefix: a mistake, not an outage
+        raise
+    except Exception:  # Redis down: start on the memory copy, connect when it is back
+        failover.version()
+    return failover, failover
+
+
+def load_models(build: Path, threads: int) -> tuple[dict[str, OnnxModel], dict[str, str]]:
+    """The latest version of every trained model, and the ones that failed to load."""
+    models: dict[str, OnnxModel] = {}
+    errors: dict[str, str] = {}
+    for name in sorted({m.name for m in saved(build)}):
+        version = latest(build, name)
+        try:
+            models[name] = OnnxModel(version.path, threads)
+        except Exception as exc:  # a corrupt or incompatible file: serve without this model
+            errors[name] = describe(exc)
+            failure("model_failed", exc, model=name, version=version.version)
+        else:
+            event("model_loaded", model=name, version=version.version)
+    return models, errors
+
+
+def load_spaces(store: OnlineStore) -> dict[str, Space]:
+    """A neighbour index per embedding method in the store."""
+    spaces = {}
+    for method in store.embedding_methods():
+        ids, vectors = store.item_vectors(method)
+        if len(ids):
+            spaces[method] = Space.build(method, ids, vectors)
+            event("index_built", method=method, items=len(ids), kind=spaces[method].index.kind)
+    return spaces
+
+
+def load(build: Path, settings: ServingSettings, metrics: Metrics) -> Services:
+    """Load the store, indexes, models and experiments of `build` (once, at start-up)."""
+    started = time.perf_counter()
+    store, failover = open_store(build, settings, metrics)
+    models, errors = load_models(build, settings.threads)
+    services = Services(
+        settings=settings,
+        store=store,
+        failover=failover,
+        spaces=load_spaces(store),
+        ranker=Ranker(models, metrics, settings.budget_ms),
+        model_errors=errors,
+        experiments=Experiments.load(settings.experiments),
+        metrics=metrics,
+    )
+    warm = np.asarray(store.top_movies(None, "popularity", WARM_UP_CANDIDATES), np.int64)
+    errors |= services.ranker.warm_up(store, UserContext.load(store, None, 0), warm)
+    event(
+        "started", build=build, store=settings.store, version=store.version(),
+        models=",".join(models) or "none", embeddings=",".join(services.spaces) or "none",
+        layers=",".join(layer.name for layer in services.experiments.layers) or "none",
+        seconds=time.perf_counter() - started,
+    )  # fmt: skip
+    return services

@@ -1,0 +1,1 @@
+"""The online store: one interface, a memory and a Redis backend."""

@@ -1,0 +1,159 @@
+"""The Redis online store: reads the version `sparrow store push` made active.
+
+Every method is one round trip (GET, MGET, GETRANGE or HGETALL). Socket timeouts are short, so
+an outage surfaces within a fraction of a second as `redis.exceptions.ConnectionError` or
+`TimeoutError`, which propagate: the service decides how to degrade. `ping()` never raises.
+"""
+
+import json
+from typing import cast
+
+import numpy as np
+import pyarrow as pa
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from sparrow.errors import DataError
+from sparrow.store import keys as k
+from sparrow.store.base import Movie, SortBy, User
+from sparrow.store.derive import ALL
+from sparrow.stream.updates import UserState, features, user_vector
+
+TIMEOUT_S = 0.3
+
+
+def connect(url: str, timeout: float = TIMEOUT_S) -> "redis.Redis":
+    """A client of `url` with `timeout`-second socket timeouts and one retry (a stale pooled
+    connection reconnects); ValueError for a malformed URL."""
+    return redis.Redis.from_url(
+        url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 1)
+    )
+
+
+class RedisStore:
+    """`OnlineStore` over the active version under `prefix` in the Redis at `url`."""
+
+    def __init__(self, url: str, prefix: str = "sparrow", *, timeout: float = TIMEOUT_S) -> None:
+        self.url, self.prefix = url, prefix
+        self.client = connect(url, timeout)
+        self.reload()
+
+    def reload(self) -> str:
+        """Read the active version and its meta (again); the service may call it after a push."""
+        active = cast(bytes | None, self.client.get(k.active_key(self.prefix)))
+        if active is None:
+            raise DataError(f"no version pushed to {self.url} under prefix {self.prefix!r}; "
+                            "run sparrow store push")  # fmt: skip
+        keys = k.Keys(self.prefix, active.decode())
+        fields = cast(dict[bytes, bytes], self.client.hgetall(keys.meta))
+        if not fields:
+            raise DataError(f"active version {keys.version} has no meta in {self.url} (deleted?); "
+                            "run sparrow store push")  # fmt: skip
+        self.keys, self.meta = keys, k.Meta.from_fields(fields)
+        return keys.version
+
+    def version(self) -> str:
+        return self.keys.version
+
+    def movies(self, ids: list[int]) -> list[Movie | None]:
+        raw = self._mget([self.keys.movie(i) for i in ids])
+        return [None if r is None else k.decode_movie(r) for r in raw]
+
+    def user(self, user_id: int) -> User | None:
+        raw = self._get(self.keys.user(user_id))
+        return None if raw is None else k.decode_user(raw)
+
+    def genres(self) -> list[str]:
+        return list(self.meta.genres)
+
+    def top_movies(self, genre: str | None, sort_by: SortBy, size: int) -> list[int]:
+        key = self.keys.top(ALL if genre is None else genre, sort_by)
+        return cast(list[int], self._prefix(key, size).tolist())
+
+    def movie_features(self, ids: list[int]) -> pa.Table:
+        rows = self._mget([self.keys.movie_features(i) for i in ids])
+        return k.decode_rows(self.meta.movie_schema, ids, rows)
+
+    def user_features(self, user_id: int) -> pa.Table:
+        row = self._get(self.keys.user_features(user_id))
+        return k.decode_rows(self.meta.user_schema, [user_id], [row])
+
+    def rated(self, user_id: int) -> np.ndarray:
+        return k.decode_ids(self._get(self.keys.rated(user_id)))
+
+    def recent_liked(self, user_id: int, size: int) -> np.ndarray:
+        return self._prefix(self.keys.liked(user_id), size)
+
+    def co_occurring(self, movie_id: int, size: int) -> np.ndarray:
+        return self._prefix(self.keys.cooc(movie_id), size)
+
+    def embedding_methods(self) -> list[str]:
+        return list(self.meta.methods)
+
+    def item_vectors(self, method: str) -> tuple[np.ndarray, np.ndarray]:
+        fields = cast(dict[bytes, bytes], self.client.hgetall(self.keys.items(method)))
+        if not fields:
+            raise DataError(f"no {method} vectors in the store (it has: "
+                            f"{', '.join(self.meta.methods) or 'none'})")  # fmt: skip
+        return k.decode_items(fields)
+
+    def user_vector(self, method: str, user_id: int) -> np.ndarray | None:
+        return k.decode_vector(self._get(self.keys.user_vector(method, user_id)))
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.client.ping())
+        except (redis.RedisError, OSError):
+            return False
+
+    # write side (`UserStateStore`): the active version's keys, as read above
+
+    def get_states(self, user_ids: list[int]) -> dict[int, UserState]:
+        """One MGET of the users' state, rated and liked keys."""
+        keys = self.keys
+        raw = self._mget([f(u) for u in user_ids for f in (keys.state, keys.rated, keys.liked)])
+        out: dict[int, UserState] = {}
+        for i, user_id in enumerate(user_ids):
+            state, rated, liked = raw[3 * i : 3 * i + 3]
+            if state is not None:
+                out[user_id] = UserState.from_dict(json.loads(state), k.decode_ids(rated).tolist(),
+                                                   k.decode_ids(liked).tolist())  # fmt: skip
+        return out
+
+    def users(self, user_ids: list[int]) -> list[User | None]:
+        raw = self._mget([self.keys.user(u) for u in user_ids])
+        return [None if r is None else k.decode_user(r) for r in raw]
+
+    def put_states(self, states: dict[int, UserState]) -> None:
+        """Write every state and its state, uf, rated, liked and user-vector keys in one
+        MULTI/EXEC (a reader sees all of a batch or none of it)."""
+        if not states:
+            return
+        keys, schema = self.keys, self.meta.user_schema
+        pipe = self.client.pipeline(transaction=True)
+        for user_id, state in states.items():
+            pipe.set(keys.state(user_id), k.encode_json(state.to_dict(lists=False)))
+            pipe.set(keys.user_features(user_id), k.encode_row(schema, features(state)))
+            pipe.set(keys.rated(user_id), k.encode_ids(np.asarray(state.rated, np.int64)))
+            pipe.set(keys.liked(user_id), k.encode_ids(np.asarray(state.liked, np.int64)))
+            for method in self.meta.methods:
+                vector = user_vector(state, method)
+                if vector is None:
+                    pipe.delete(keys.user_vector(method, user_id))
+                else:
+                    pipe.set(keys.user_vector(method, user_id), k.encode_vector(vector))
+        pipe.execute()
+
+    def _get(self, key: str) -> bytes | None:
+        return cast(bytes | None, self.client.get(key))
+
+    def _mget(self, keys: list[str]) -> list[bytes | None]:
+        return cast(list[bytes | None], self.client.mget(keys)) if keys else []
+
+    def _prefix(self, key: str, size: int) -> np.ndarray:
+        """The first `size` ids of an encoded id list (GETRANGE reads only those bytes)."""
+        if size <= 0:
+            return np.zeros(0, np.int64)
+        end = size * k.ID.itemsize - 1
+        return k.decode_ids(cast(bytes, self.client.getrange(key, 0, end)))

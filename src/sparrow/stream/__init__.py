@@ -1,0 +1,1 @@
+"""The nearline stream processor: events -> fresh user features in the online store."""

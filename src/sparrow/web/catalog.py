@@ -1,0 +1,173 @@
+"""The build's catalogue as the web pages need it: title search and movie cards without a store.
+
+Read once when the web UI is mounted, from `catalog/items.parquet` (and `links.parquet`,
+`ratings.parquet` when present). Search is a case- and accent-insensitive match over titles,
+also in their natural order ("Shawshank Redemption, The" is found as "the shawshank ...").
+"""
+
+import bisect
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from sparrow.errors import DataError
+
+# MovieLens moves a leading article to the end: "Shawshank Redemption, The (aka)".
+_ARTICLE = re.compile(
+    r"^(?P<rest>.+?), (?P<art>the|a|an|les|la|le|l'|il|el|die|der|das|los|las|un|une|lo)"
+    r"(?P<tail> \(.*\))?$",
+    re.IGNORECASE,
+)
+_NON_WORD = re.compile(r"[^0-9a-z]+")
+
+
+def normalise(text: str) -> str:
+    """Lower case, accents and punctuation removed, single spaces: "Amélie!" -> "amelie"."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+    return _NON_WORD.sub(" ", plain).strip()
+
+
+def title_forms(title: str) -> tuple[str, ...]:
+    """The normalised title, and its natural-order form when the article was moved to the end."""
+    forms = [normalise(title)]
+    moved = _ARTICLE.match(title)
+    if moved:
+        forms.append(normalise(f"{moved['art']} {moved['rest']}{moved['tail'] or ''}"))
+    return tuple(forms)
+
+
+def _tier(query: str, tokens: list[str], form: str, words: list[str]) -> tuple[int, int]:
+    """(tier, -matched tokens) of one title form; lower is better; tier 9 = no match."""
+    if form == query:
+        return 0, 0
+    if form.startswith(query):
+        return 1 if form[len(query) : len(query) + 1] in ("", " ") else 2, 0
+    if f" {query}" in f" {form}":
+        return 3, 0
+    if query in form:
+        return 4, 0
+    matched = sum(1 for t in tokens if any(w.startswith(t) for w in words))
+    if matched == len(tokens):
+        return 5, 0
+    if matched and any(len(t) > 1 for t in tokens):
+        return 6, -matched
+    return 9, 0
+
+
+@dataclass
+class Catalog:
+    """Every movie of the build: ids, titles, years, genres, links and rating statistics."""
+
+    ids: list[int]
+    titles: list[str]
+    years: list[int | None]
+    genres: list[list[str]]
+    imdb: list[str | None]
+    tmdb: list[str | None]
+    counts: list[int]
+    means: list[float]
+    index: dict[int, int] = field(init=False, repr=False)  # movie id -> position
+    forms: list[tuple[str, ...]] = field(init=False, repr=False)  # normalised titles
+    words: list[list[str]] = field(init=False, repr=False)  # their words
+    joined: list[str] = field(init=False, repr=False)  # the forms, "|"-joined
+    vocab: list[str] = field(init=False, repr=False)  # every title word, sorted
+    postings: dict[str, list[int]] = field(init=False, repr=False)  # word -> positions
+
+    def __post_init__(self) -> None:
+        self.index = {movie_id: i for i, movie_id in enumerate(self.ids)}
+        self.forms = [title_forms(t) for t in self.titles]
+        self.words = [sorted({w for f in fs for w in f.split()}) for fs in self.forms]
+        self.joined = ["|".join(fs) for fs in self.forms]
+        postings: dict[str, list[int]] = {}
+        for i, words in enumerate(self.words):
+            for w in words:
+                postings.setdefault(w, []).append(i)
+        self.postings = postings
+        self.vocab = sorted(postings)
+
+    @classmethod
+    def load(cls, build: Path) -> "Catalog":
+        """Read `build/catalog/` (DataError when items.parquet is missing)."""
+        folder = Path(build) / "catalog"
+        path = folder / "items.parquet"
+        if not path.is_file():
+            raise DataError(f"{build} is not a build directory: no catalog/items.parquet")
+        items = pq.read_table(path, columns=["item_id", "title", "year", "genres"])
+        ids = items["item_id"].to_pylist()
+        index = {movie_id: i for i, movie_id in enumerate(ids)}
+        imdb: list[str | None] = [None] * len(ids)
+        tmdb: list[str | None] = [None] * len(ids)
+        if (folder / "links.parquet").is_file():
+            links = pq.read_table(
+                folder / "links.parquet", columns=["item_id", "imdb_id", "tmdb_id"]
+            )
+            for movie_id, im, tm in zip(
+                *(links[c].to_pylist() for c in links.column_names), strict=True
+            ):
+                if (i := index.get(movie_id)) is not None:
+                    imdb[i] = None if im is None else str(im)
+                    tmdb[i] = None if tm is None else str(tm)
+        counts, means = _rating_stats(folder / "ratings.parquet", index)
+        return cls(
+            ids=ids, titles=[str(t) for t in items["title"].to_pylist()],
+            years=items["year"].to_pylist(),
+            genres=[list(g or []) for g in items["genres"].to_pylist()], imdb=imdb, tmdb=tmdb,
+            counts=counts, means=means,
+        )  # fmt: skip
+
+    def __contains__(self, movie_id: object) -> bool:
+        return movie_id in self.index
+
+    def search(self, query: str, size: int) -> tuple[list[int], int]:
+        """The ids of the best `size` matches, and how many titles match at all. Best first:
+        exact title, title prefix, phrase, every word, some words; then most rated, shortest."""
+        q = normalise(query)
+        if not q:
+            return [], 0
+        tokens = list(dict.fromkeys(q.split()))
+        candidates = {i for i, text in enumerate(self.joined) if q in text}  # the phrase
+        for token in tokens:  # titles with a word starting with a query word
+            lo = bisect.bisect_left(self.vocab, token)
+            hi = bisect.bisect_left(self.vocab, token + "\x7f")  # words are [0-9a-z]
+            for word in self.vocab[lo:hi]:
+                candidates.update(self.postings[word])
+        found: list[tuple[int, int, int, int, int]] = []
+        for i in candidates:
+            tier, partial = min(_tier(q, tokens, f, self.words[i]) for f in self.forms[i])
+            if tier < 9:
+                found.append((tier, partial, -self.counts[i], len(self.titles[i]), self.ids[i]))
+        found.sort()
+        return [movie_id for *_, movie_id in found[:size]], len(found)
+
+    def card(self, movie_id: int) -> dict[str, Any] | None:
+        """A movie card (the `/getmovie` fields but `topRatings`) from the build, or None."""
+        i = self.index.get(movie_id)
+        if i is None:
+            return None
+        return {
+            "movieId": movie_id, "title": self.titles[i], "releaseYear": self.years[i],
+            "imdbId": self.imdb[i], "tmdbId": self.tmdb[i], "genres": self.genres[i],
+            "ratingNumber": self.counts[i], "averageRating": self.means[i],
+        }  # fmt: skip
+
+
+def _rating_stats(path: Path, index: dict[int, int]) -> tuple[list[int], list[float]]:
+    """Rating count and mean per catalogue position (0 and 0.0 when unrated or no ratings)."""
+    counts = np.zeros(len(index), np.int64)
+    sums = np.zeros(len(index), np.float64)
+    if path.is_file():
+        ratings = pq.read_table(path, columns=["item_id", "rating"])
+        stats = ratings.group_by("item_id").aggregate([("rating", "count"), ("rating", "sum")])
+        for movie_id, count, total in zip(
+            *(stats[c].to_pylist() for c in ("item_id", "rating_count", "rating_sum")), strict=True
+        ):
+            if (i := index.get(movie_id)) is not None:
+                counts[i], sums[i] = count, total
+    means = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
+    return counts.tolist(), means.tolist()

@@ -1,0 +1,169 @@
+"""The stream's per-user update rule: hand-computed states, idempotency, offline equivalence."""
+
+import json
+import math
+import random
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from sparrow.features.definitions import Definitions, user_window_features
+from sparrow.stream.updates import (
+    FEATURE_COLUMNS,
+    HISTORY,
+    MAX_EVENT_IDS,
+    Event,
+    MovieInfo,
+    UserState,
+    apply,
+    apply_many,
+    features,
+    initial_state,
+    parse_event,
+    user_vector,
+)
+
+T = 3.5
+MOVIES = {1: MovieInfo(("A", "B"), 2000), 2: MovieInfo(("B",), 1990), 3: MovieInfo(("C",), None)}
+VECTORS = {1: {"m": np.array([1.0, 0.0], np.float32)}, 2: {"m": np.array([0.0, 1.0], np.float32)}}
+
+
+def ev(i: int, movie: int, rating: float | None, ts: int, kind: str = "rating") -> Event:
+    return Event(f"e{i}", kind, 7, movie, rating, ts)
+
+
+def run(events: list[Event], state: UserState | None = None) -> UserState:
+    for e in events:
+        state = apply(state, e, MOVIES.get(e.movie_id), VECTORS.get(e.movie_id, {}), T)
+    assert state is not None
+    return state
+
+
+def test_a_hand_computed_sequence() -> None:
+    s = run([ev(1, 1, 4.0, 10), ev(2, 2, 3.0, 20), ev(3, 3, None, 30, "click"), ev(4, 3, 5.0, 25)])
+    assert s.window == [(10, 1, 8, True, 2000, ("A", "B")), (20, 2, 6, False, 1990, ("B",)),
+                        (25, 3, 10, True, None, ("C",))]  # fmt: skip
+    assert (s.rated, s.liked, s.latest_movie, s.latest_ts, s.events) == ([1, 2, 3], [3, 1], 3,
+                                                                         25, 4)  # fmt: skip
+    assert s.event_ids == ["e1", "e2", "e3", "e4"]
+    row = features(s)
+    assert list(row) == list(FEATURE_COLUMNS)
+    assert row == {
+        "userId": 7, "userRatedMovie1": 3, "userRatedMovie2": 1, "userRatedMovie3": None,
+        "userRatedMovie4": None, "userRatedMovie5": None, "userRatingCount": 3,
+        "userAvgReleaseYear": 1995.0, "userReleaseYearStddev": math.sqrt(50.0),
+        "userAvgRating": 4.0, "userRatingStddev": 1.0, "userGenre1": "A", "userGenre2": "B",
+        "userGenre3": "C", "userGenre4": None, "userGenre5": None,
+    }  # fmt: skip
+    vector = user_vector(s, "m")
+    assert vector is not None and vector.dtype == np.float32 and vector.tolist() == [1.0, 0.0]
+    assert user_vector(s, "other") is None
+
+
+def test_click_and_view_only_move_the_latest_movie() -> None:
+    s = run([ev(1, 2, None, 5, "view"), ev(2, 1, None, 6, "click")])
+    assert (s.latest_movie, s.latest_ts, s.window, s.rated, s.liked) == (1, 6, [], [], [])
+    assert features(s)["userRatingCount"] == 0 and features(s)["userAvgRating"] is None
+
+
+def test_replayed_event_ids_change_nothing() -> None:
+    events = [ev(1, 1, 4.0, 10), ev(2, 2, 4.5, 20)]
+    s = run(events)
+    assert run(events, s) is s
+    assert apply_many(s, 7, [(e, MOVIES[e.movie_id], VECTORS[e.movie_id]) for e in events],
+                      T).to_dict() == s.to_dict()  # fmt: skip
+    both = apply_many(None, 7, [(e, MOVIES[e.movie_id], VECTORS[e.movie_id]) for e in events * 2],
+                      T)  # fmt: skip
+    assert both.to_dict() == s.to_dict() and both.events == 2
+    assert user_vector(s, "m").tolist() == [0.5, 0.5]  # type: ignore[union-attr]
+
+
+def test_apply_does_not_mutate_its_input() -> None:
+    s = run([ev(1, 1, 4.0, 10)])
+    before = s.to_dict()
+    run([ev(2, 2, 5.0, 20)], s)
+    assert s.to_dict() == before
+
+
+def test_a_re_rating_replaces_the_earlier_one() -> None:
+    s = run([ev(1, 1, 4.0, 10), ev(2, 2, 4.0, 20), ev(3, 1, 2.0, 30)])
+    assert [e[:3] for e in s.window] == [(20, 2, 8), (30, 1, 4)]
+    assert (s.rated, s.liked, s.counts) == ([1, 2], [2], {"m": 1})
+    assert user_vector(s, "m").tolist() == [0.0, 1.0]  # type: ignore[union-attr]
+    s = run([ev(4, 2, 1.0, 40)], s)
+    assert s.liked == [] and user_vector(s, "m") is None
+    s = run([ev(5, 2, 5.0, 50)], s)
+    assert s.liked == [2] and user_vector(s, "m").tolist() == [0.0, 1.0]  # type: ignore[union-attr]
+
+
+def test_the_window_keeps_the_last_100_ratings_in_time_order() -> None:
+    events = [ev(i, 1000 + i, 4.0, 100 + i) for i in range(HISTORY + 5)]
+    s = run(events[::-1])  # arriving newest first: the window is still by time
+    assert [e[1] for e in s.window] == [1000 + i for i in range(5, HISTORY + 5)]
+    assert features(s)["userRatingCount"] == HISTORY
+    late = run([ev(999, 5, 5.0, 1)], s)  # older than the whole full window
+    assert late.window == s.window and late.rated[-1] == 5 and late.liked[0] == 5
+
+
+def test_event_ids_are_bounded() -> None:
+    s = run([ev(i, 1, None, i, "view") for i in range(MAX_EVENT_IDS + 10)])
+    assert len(s.event_ids) == MAX_EVENT_IDS and s.event_ids[0] == "e10"
+
+
+def test_json_round_trip() -> None:
+    s = run([ev(1, 1, 4.0, 10), ev(2, 2, 3.0, 20), ev(3, 3, 5.0, 25)])
+    d = json.loads(json.dumps(s.to_dict()))
+    assert UserState.from_dict(d).to_dict() == s.to_dict()
+    bare = s.to_dict(lists=False)
+    assert "r" not in bare and UserState.from_dict(bare, s.rated, s.liked).to_dict() == s.to_dict()
+
+
+def test_parse_event() -> None:
+    good = {"id": "x", "type": "rating", "userId": 1, "movieId": 2, "rating": 4.5,
+            "timestamp": 9, "receivedAt": 9.5}  # fmt: skip
+    assert parse_event(good, "f@0") == Event("x", "rating", 1, 2, 4.5, 9)
+    assert parse_event(good | {"id": None} | {"type": "view", "rating": None}, "f@0").id == "f@0"
+    for bad in ([], {**good, "rating": 4.2}, {**good, "rating": None}, {**good, "type": "buy"},
+                {**good, "userId": "1"}, {**good, "movieId": 0}, {**good, "timestamp": True},
+                {**good, "type": "click"}, {**good, "rating": 6}):  # fmt: skip
+        with pytest.raises(ValueError):
+            parse_event(bad, "f@0")
+
+
+def _offline_row(history: list[tuple[int, float, int]], info: dict[int, MovieInfo]) -> dict:
+    """definitions.user_window_features at a sentinel row after `history` (the build's
+    online user features)."""
+    vocab = sorted({g for m in info.values() for g in m.genres})
+    rows = [*sorted(history, key=lambda r: (r[2], r[0])), (None, None, 10**9)]
+    masks = [sum(1 << vocab.index(g) for g in set(info[m].genres)) if m else 0 for m, _, _ in rows]
+    table = pa.table({
+        "userId": [7] * len(rows), "movieId": [m for m, _, _ in rows],
+        "timestamp": [t for _, _, t in rows], "rating": [r for _, r, _ in rows],
+        "releaseYear": pa.array([info[m].release_year if m else None for m, _, _ in rows],
+                                pa.int32()),
+        "genreMask": pa.array(masks, pa.int64()),
+    })  # fmt: skip
+    out = user_window_features(table, vocab, Definitions(positive_threshold=T))
+    return {"userId": 7, **{c: out[c][-1].as_py() for c in out.column_names}}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_features_equal_the_offline_definitions(seed: int) -> None:
+    rng = random.Random(seed)
+    genres = ["Action", "Comedy", "Drama", "Horror", "Sci-Fi", "War", "Zeta"]
+    info = {m: MovieInfo(tuple(rng.sample(genres, rng.randint(0, 3))),
+                         None if rng.random() < 0.1 else rng.randint(1920, 2020))
+            for m in range(1, 400)}  # fmt: skip
+    n = rng.choice([1, 2, 7, 60, 100, 101, 180])
+    movies = rng.sample(sorted(info), n)
+    history = [(m, rng.randint(1, 10) / 2, rng.randint(1, 40)) for m in movies]  # ties in time
+    catalogue = sorted(history, key=lambda r: (r[2], r[0]))
+    state = initial_state(7, catalogue, info.get, lambda m: {}, T)
+    assert features(state) == _offline_row(history, info)
+    # the same ratings as stream events, arriving in any order, give the same features
+    shuffled = rng.sample(history, len(history))
+    streamed = apply_many(None, 7, [(Event(f"e{i}", "rating", 7, m, r, t), info[m], {})
+                                    for i, (m, r, t) in enumerate(shuffled)], T)  # fmt: skip
+    assert features(streamed) == features(state)
+    assert sorted(streamed.rated) == sorted(state.rated)
