@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from bench.common import CACHE, REPO, SMALL
 
+from common import CACHE, REPO, SMALL
 from sparrow.config import EmbeddingSettings, FeatureSettings
 from sparrow.store.memory_store import MemoryStore
 from sparrow.store.push import push_snapshot
