@@ -1,6 +1,6 @@
 """Serving throughput and latency: `sparrow serve` on the memory store and on the Redis store.
 
-    python bench/serve.py                      # both stores, 3 repeats: ~20 minutes
+    python bench/serve.py                      # both stores, 3 repeats: ~10 minutes
     python bench/serve.py --skip-redis --repeats 1 --duration 5 --seconds 10 --sweep 50,100
 
 Builds ml-latest-small with item2vec and DeepFM (defaults; cached in <cache>/build-small-serve),
