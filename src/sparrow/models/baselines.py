@@ -73,10 +73,9 @@ class Logistic(nn.Module):
 
 @dataclass(frozen=True)
 class MatrixFactorizationConfig:
-    """Factor size; `weight_decay` is a hint for the trainer's optimizer (L2 on factors)."""
+    """Factor size (L2 on the factors: the training settings' `weight_decay`)."""
 
     dim: int = 32
-    weight_decay: float = 1e-5
 
 
 class MatrixFactorization(nn.Module):
