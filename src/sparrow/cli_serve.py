@@ -82,6 +82,14 @@ def serve(
     experiments: Annotated[
         Path | None, typer.Option(help="A/B experiments file (TOML, docs/experiments.md).")
     ] = None,
+    stream: Annotated[
+        bool | None,
+        typer.Option(
+            "--stream/--no-stream",
+            help="Apply POST /events in the service (default on); --no-stream when a separate"
+            " `sparrow stream run` does it.",
+        ),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Serve the original's HTTP API, plus /healthz, /metrics and /docs, for a build.
@@ -93,12 +101,15 @@ def serve(
       sparrow serve --build build/ml-latest-small --store redis --workers 2
 
     With --store redis the build is also loaded in memory: while Redis is
-    down the service answers from that copy (and /healthz says so). Other
+    down the service answers from that copy (and /healthz says so). Events
+    posted to /events go to <build>/events/events.log (memory) or the Redis
+    Stream <prefix>:events (redis); the stream processor inside the service
+    applies them, so recommendations follow what users just did. Other
     settings (ranking budget, default model, candidates): the \\[serving]
     section of --config, or SPARROW_SERVING__* variables.
     """
     settings = with_overrides(
         settings_from(config).serving, store=store, redis_url=redis_url, host=host, port=port,
-        workers=workers, experiments=experiments,
+        workers=workers, experiments=experiments, stream=stream,
     )  # fmt: skip
     run(build, settings)

@@ -104,6 +104,7 @@ class ServingSettings(BaseModel):
     default_model: str = Field("deepfm", description="ranking model when none is asked for")
     similar_method: str = Field("item2vec", description="embedding behind model=emb")
     candidates: int = Field(800, ge=1, description="most candidates ranked per request")
+    stream: bool = Field(True, description="run the stream processor inside the service")
 
 
 class Settings(BaseSettings):

@@ -30,7 +30,9 @@ from sparrow.serving.observe import Metrics, MetricsMiddleware, event, failure
 from sparrow.serving.routes import router
 from sparrow.serving.routes.common import DEGRADED_HEADER, RANKING_HEADER, ApiError
 from sparrow.serving.routes.recommend import model_choices
+from sparrow.stream.embedded import events_stream
 from sparrow.web import mount_web
+from sparrow.web.events import EventSink, FileSink, RedisSink
 
 DESCRIPTION = f"""The original Sparrow RecSys API (same paths, parameters and JSON field names;
 list endpoints return JSON arrays), plus `/getscore`, `/healthz` and `/metrics`.
@@ -138,7 +140,13 @@ def create_app(build: Path, settings: ServingSettings) -> FastAPI:
     )  # fmt: skip
     app.include_router(router)
     _add_error_handlers(app)
-    mount_web(app, Path(build), None)  # the site, last: its static files are the catch-all
+    sink: EventSink = (
+        RedisSink(settings.redis_url, events_stream(settings.redis_prefix))
+        if settings.store == "redis"
+        else FileSink(Path(build))
+    )
+    # the site, last: its static files are the catch-all
+    mount_web(app, Path(build), None, sink, lambda outcome: metrics.events.labels(outcome).inc())
     _document_models(app)
     app.add_middleware(
         CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"],

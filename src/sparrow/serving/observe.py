@@ -67,6 +67,10 @@ class Metrics:
         self.store_degraded = Gauge(
             "sparrow_store_degraded", "1 while the store backend is down", registry=r
         )
+        self.stream_lag = Gauge(
+            "sparrow_stream_lag", "events not yet applied by the in-service stream", registry=r
+        )
+        self.events = Counter("sparrow_events", "POST /events outcomes", ["outcome"], registry=r)
         self.candidates = Histogram(
             "sparrow_recall_candidates", "candidates ranked per request",
             buckets=(0, 10, 50, 100, 200, 400, 800, 1600), registry=r,

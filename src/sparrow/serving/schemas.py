@@ -92,6 +92,14 @@ class Score(Body):
     score: float
 
 
+class StreamHealth(Body):
+    """The stream processor running inside the service."""
+
+    running: bool
+    lag: int | None = Field(description="events in the log not yet applied (null: unknown)")
+    error: str | None = Field(description="its last failure, until it recovers")
+
+
 class Health(Body):
     """`/healthz`: what the service loaded and whether it is degraded."""
 
@@ -103,6 +111,7 @@ class Health(Body):
     embeddings: list[str] = Field(description="embedding methods with a neighbour index")
     experiments: list[str] = Field(description="experiment layers")
     degraded: list[str] = Field(description='e.g. "redis down: serving the memory copy"')
+    stream: StreamHealth | None = Field(description="the in-service stream processor, if any")
 
 
 class Error(BaseModel):

@@ -18,6 +18,16 @@ from sparrow.serving.rank import Ranker
 from sparrow.serving.recall import UserContext
 from sparrow.serving.vectors import Space
 from sparrow.store.base import OnlineStore
+from sparrow.stream.embedded import (
+    GROUP,
+    Background,
+    consumer_name,
+    events_stream,
+    file_log,
+    threshold_of,
+)
+from sparrow.stream.log import RedisLog
+from sparrow.stream.runner import Store
 from sparrow.training.artifacts import latest, saved
 
 WARM_UP_CANDIDATES = 800  # candidates scored once per model at start-up
@@ -35,6 +45,7 @@ class Services:
     model_errors: dict[str, str]  # trained models that could not be loaded, and why
     experiments: Experiments
     metrics: Metrics
+    stream: Background | None = None  # the stream processor, when it runs in the service
 
     @property
     def space(self) -> Space | None:
@@ -49,6 +60,8 @@ class Services:
         return [outage, *notes] if outage else notes
 
     def close(self) -> None:
+        if self.stream is not None:
+            self.stream.stop()
         self.ranker.close()
 
 
@@ -101,6 +114,26 @@ def load_spaces(store: OnlineStore) -> dict[str, Space]:
     return spaces
 
 
+def start_stream(build: Path, settings: ServingSettings, store: OnlineStore,
+                 metrics: Metrics) -> Background:  # fmt: skip
+    """The stream processor on a thread: into `store` itself from the build's event file (memory),
+    or into Redis from the events stream (a consumer of the services' group)."""
+    if settings.store == "memory":
+        stream = Background(lambda: cast(Store, store), lambda: file_log(build, durable=False),
+                            threshold_of(build))  # fmt: skip
+    else:
+        backend = load_backend("store", settings.store)
+        url, prefix = settings.redis_url, settings.redis_prefix
+        stream = Background(
+            lambda: cast(Store, backend(url, prefix)),
+            lambda: RedisLog(url, events_stream(prefix), GROUP, consumer_name()),
+            threshold_of(build),
+        )
+    metrics.stream_lag.set_function(lambda: stream.status().lag or 0)
+    stream.start()
+    return stream
+
+
 def load(build: Path, settings: ServingSettings, metrics: Metrics) -> Services:
     """Load the store, indexes, models and experiments of `build` (once, at start-up)."""
     started = time.perf_counter()
@@ -116,6 +149,8 @@ def load(build: Path, settings: ServingSettings, metrics: Metrics) -> Services:
         experiments=Experiments.load(settings.experiments),
         metrics=metrics,
     )
+    if settings.stream:
+        services.stream = start_stream(build, settings, store, metrics)
     warm = np.asarray(store.top_movies(None, "popularity", WARM_UP_CANDIDATES), np.int64)
     errors |= services.ranker.warm_up(store, UserContext.load(store, None, 0), warm)
     event(

@@ -60,16 +60,21 @@ def decode(raw: bytes, position: str) -> Event:
 
 class FileLog:
     """The append-only JSON-lines log of `POST /events` (`<build>/events/events.log`); the
-    committed byte offset lives in `<path>.offset`, dead letters in `<path>.dead`."""
+    committed byte offset lives in `<path>.offset`, dead letters in `<path>.dead`. Not
+    `durable`: read from the start and keep the offset in memory only, writing nothing (for a
+    store that starts from the build each time: the memory store inside the service)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, durable: bool = True) -> None:
         self.path = Path(path)
+        self.durable = durable
         self.offset_path = self.path.with_name(self.path.name + ".offset")
         self.dead_path = self.path.with_name(self.path.name + ".dead")
         self.committed = self._read_offset()
         self.cursor = self.committed
 
     def _read_offset(self) -> int:
+        if not self.durable:
+            return 0
         try:
             return int(self.offset_path.read_text(encoding="utf-8").strip() or 0)
         except FileNotFoundError:
@@ -106,6 +111,9 @@ class FileLog:
         return batch
 
     def commit(self, batch: Batch) -> None:
+        if not self.durable:
+            self.committed = int(batch.position)
+            return
         if batch.dead:
             lines = "".join(json.dumps({"position": p, "reason": r, "line": raw.rstrip("\n")})
                             + "\n" for p, r, raw in batch.dead)  # fmt: skip

@@ -1,9 +1,11 @@
-"""`POST /events`: rating, click and view events from the pages, appended to the build's event log.
+"""`POST /events`: rating, click and view events from the pages, appended to the event log.
 
-An accepted event is one JSON line in `<build>/events/events.log` (append-only; one `write` per
-line on a file opened with O_APPEND, so concurrent workers never interleave lines), then
-acknowledged 202 `{"id": ..., "status": "accepted"}`. The nearline stream processor consumes the
-log. Bad input is refused with 422 `{"error": ...}` and nothing is written.
+An accepted event is appended to the log, then acknowledged 202 `{"id": ..., "status":
+"accepted"}`: with the memory store one JSON line in `<build>/events/events.log` (append-only;
+one `write` per line on a file opened with O_APPEND, so concurrent workers never interleave
+lines, fsynced), with Redis an entry of the stream `<prefix>:events`. The stream processor
+consumes the log. Bad input is refused with 422 `{"error": ...}` and nothing is written; each
+outcome is counted (`sparrow_events` in `/metrics`).
 """
 
 import json
@@ -11,9 +13,11 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Protocol, Self
 
+import redis
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import (
@@ -28,6 +32,7 @@ from pydantic import (
 )
 from starlette.concurrency import run_in_threadpool
 
+from sparrow.stream.log import add_events
 from sparrow.web.catalog import Catalog
 
 MAX_ID = 2**31 - 1  # ids are int32 in every table
@@ -92,7 +97,13 @@ def _message(exc: ValidationError) -> str:
     return "; ".join(parts) or "invalid event"
 
 
-class EventLog:
+class EventSink(Protocol):
+    def append(self, record: dict[str, Any]) -> None:
+        """Record one event durably (OSError when it cannot)."""
+        ...
+
+
+class FileSink:
     """The append-only JSON-lines log of accepted events."""
 
     def __init__(self, build: Path) -> None:
@@ -114,12 +125,27 @@ class EventLog:
                 os.close(fd)
 
 
+class RedisSink:
+    """The Redis Stream of events (`XADD`); the stream processor reads it in a group."""
+
+    def __init__(self, url: str, stream_key: str) -> None:
+        self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.stream = stream_key
+
+    def append(self, record: dict[str, Any]) -> None:
+        try:
+            add_events(self.client, self.stream, [record])
+        except redis.RedisError as exc:
+            raise OSError(f"redis: {exc}") from exc
+
+
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def router(catalog: Catalog, log: EventLog) -> APIRouter:
-    """`POST /events` for the movies of `catalog`, recorded in `log`."""
+def router(catalog: Catalog, log: EventSink, count: Callable[[str], None]) -> APIRouter:
+    """`POST /events` for the movies of `catalog`, recorded in `log`; `count(outcome)` for each
+    request: accepted, invalid (422), refused (413/415) or unavailable (503)."""
     api = APIRouter(tags=["web"])
     schema = Event.model_json_schema(by_alias=True)
 
@@ -140,18 +166,21 @@ def router(catalog: Catalog, log: EventLog) -> APIRouter:
     )
     async def post_event(request: Request) -> JSONResponse:
         """Validate the event (known movie, rating 0.5..5 in half stars, timestamp not in the
-        future), append it to `<build>/events/events.log` and answer its id (202)."""
+        future), append it to the event log and answer its id (202)."""
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind != "application/json":  # also: a cross-site form cannot post without CORS
+            count("refused")
             return _error(415, "send the event as application/json")
         body = b""
         async for chunk in request.stream():  # read no more than the limit
             body += chunk
             if len(body) > MAX_BODY:
+                count("refused")
                 return _error(413, f"an event is at most {MAX_BODY} bytes")
         try:
             event = Event.model_validate_json(body or b"null", context={"catalog": catalog})
         except ValidationError as exc:
+            count("invalid")
             return _error(422, _message(exc))
         received = time.time()
         record = {
@@ -163,7 +192,9 @@ def router(catalog: Catalog, log: EventLog) -> APIRouter:
         try:
             await run_in_threadpool(log.append, record)  # fsync: off the event loop
         except OSError as exc:
+            count("unavailable")
             return _error(503, f"the event could not be recorded: {exc.strerror or exc}")
+        count("accepted")
         return JSONResponse(Accepted(id=str(record["id"])).model_dump(), status_code=202)
 
     return api

@@ -4,7 +4,7 @@ Adds, in this order (Starlette matches routes in order, so the static mount at `
 and the service's own routes, added before, keep precedence):
 
 - `/api/*`: search, batched movie cards, methods, dashboard, curves, poster list (`api.py`);
-- `POST /events`: rating/click/view events appended to `<build>/events/events.log` (`events.py`);
+- `POST /events`: rating/click/view events appended to the event log (`events.py`);
 - `/posters/{movieId}.jpg`: poster files (the `posters` folder, else `$SPARROW_POSTERS`);
 - `/`: the static pages (`index.html`, `movie.html`, `user.html`, `collection.html`,
   `dashboard.html`, `css/`, `js/`).
@@ -12,6 +12,7 @@ and the service's own routes, added before, keep precedence):
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
@@ -74,17 +75,20 @@ def posters_router(folder: Path | None) -> APIRouter:
     return router
 
 
-def mount_web(app: FastAPI, build: Path, posters: Path | None = None) -> None:
+def mount_web(app: FastAPI, build: Path, posters: Path | None = None,
+              sink: events.EventSink | None = None,
+              count: Callable[[str], None] = lambda _: None) -> None:  # fmt: skip
     """Serve the web UI of `build` on `app`: pages at `/`, posters, `/api/*` and `/events`.
 
     Call it after the app's own routes are included. The catalogue (titles for search) is read
     once, now. `posters`: a folder of `<movieId>.jpg`; None: `$SPARROW_POSTERS`, else no
-    posters (the pages show title cards).
+    posters (the pages show title cards). `sink`: where events go (None: the build's event
+    file); `count(outcome)` counts each `POST /events`.
     """
     build = Path(build)
     folder = posters_folder(posters)
     catalog = Catalog.load(build)
     app.include_router(api.router(build, catalog, poster_ids(folder)))
-    app.include_router(events.router(catalog, events.EventLog(build)))
+    app.include_router(events.router(catalog, sink or events.FileSink(build), count))
     app.include_router(posters_router(folder))
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="web")

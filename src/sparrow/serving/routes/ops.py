@@ -1,11 +1,13 @@
 """Operations: `/healthz` and Prometheus `/metrics`."""
 
+from dataclasses import asdict
+
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sparrow.serving.routes.common import Svc
-from sparrow.serving.schemas import Health
+from sparrow.serving.schemas import Health, StreamHealth
 
 router = APIRouter()
 
@@ -18,6 +20,9 @@ def healthz(svc: Svc) -> Health:
     degraded = svc.degraded()
     if not ping and not degraded:
         degraded = [f"{svc.settings.store} store does not answer"]
+    stream = svc.stream.status() if svc.stream is not None else None
+    if stream is not None and stream.error:
+        degraded.append(f"stream processor: {stream.error}")
     return Health(
         status="degraded" if degraded or not ping else "ok",
         store=svc.settings.store,
@@ -27,6 +32,7 @@ def healthz(svc: Svc) -> Health:
         embeddings=sorted(svc.spaces),
         experiments=[layer.name for layer in svc.experiments.layers],
         degraded=degraded,
+        stream=None if stream is None else StreamHealth(**asdict(stream)),
     )
 
 
