@@ -339,3 +339,16 @@ def test_cli_push_and_info(small_build: Path, redis_url: str, prefix: str) -> No
     dead = runner.invoke(store_app, ["push", "--build", str(small_build), "--redis-url",
                                      f"redis://127.0.0.1:{free_port()}/0"])  # fmt: skip
     assert isinstance(dead.exception, ConfigError) and "cannot reach Redis" in str(dead.exception)
+
+
+@pytest.mark.parametrize("user_id", [1, 414, -1])
+def test_a_profile_is_the_user_reads_at_once(store: OnlineStore, user_id: int) -> None:
+    for method, recent in (("item2vec", 5), (None, 3), ("no-such-method", 0)):
+        found = store.profile(user_id, method, recent)
+        assert found.rated.tolist() == store.rated(user_id).tolist()
+        assert found.recent_liked.tolist() == store.recent_liked(user_id, recent).tolist()
+        assert found.features.equals(store.user_features(user_id))
+        vector = None if method is None else store.user_vector(method, user_id)
+        assert (found.vector is None) == (vector is None)
+        if vector is not None:
+            assert found.vector is not None and found.vector.tolist() == vector.tolist()

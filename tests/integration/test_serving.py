@@ -18,9 +18,9 @@ from tests.serving_fixtures import serving
 from sparrow.config import ServingSettings
 from sparrow.serving.experiments import Experiments
 from sparrow.serving.observe import Metrics
-from sparrow.serving.rank import Ranker
+from sparrow.serving.rank import Ranker, model_rows
 from sparrow.serving.recall import UserContext, for_user
-from sparrow.serving.state import load_spaces
+from sparrow.serving.state import load_models, load_spaces
 from sparrow.store.memory_store import MemoryStore
 from sparrow.store.push import push
 
@@ -340,6 +340,25 @@ def test_a_model_error_falls_back(serving_build: Path) -> None:
     assert ranked.header == "fallback=item2vec; reason=error"
     assert sorted(ranked.ids.tolist()) == sorted(found.ids.tolist())
     assert metrics.fallbacks.labels("error", "item2vec")._value.get() == 1
+
+
+def test_ranking_encodes_the_movies_once_with_the_same_scores(serving_build: Path) -> None:
+    """The ranker's scores (movies encoded at start-up, one user row per request) equal the
+    scores of the whole rows encoded per request."""
+    store = MemoryStore.from_build(serving_build)
+    space = load_spaces(store)["item2vec"]
+    models, _ = load_models(serving_build, 1)
+    ranker = Ranker(models, Metrics(), ServingSettings().budget_ms)
+    try:
+        for user_id in (1, 414, 999_999):
+            user = UserContext.load(store, space, user_id)
+            ids = for_user(store, space, user, 800).ids
+            rows = model_rows(store.movie_features(ids.tolist()), user)
+            for name, model in models.items():
+                expected = model.score(rows).astype(np.float64)
+                assert np.array_equal(ranker.score(name, store, user, ids), expected), name
+    finally:
+        ranker.close()
 
 
 def test_redis_outage_serves_the_memory_copy(serving_build: Path, tmp_path: Path) -> None:

@@ -5,9 +5,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from sparrow.models.spec import MOVIE_NUMERIC
 from sparrow.training.encoders import Encoders
 
 BATCH = 8192
+MOVIE_INPUTS = ("movie_id", "movie_genres")  # the candidate's inputs (and numeric[MOVIE_NUMERIC])
 
 
 class OnnxModel:
@@ -38,3 +40,17 @@ class OnnxModel:
     def score(self, rows: pa.Table) -> np.ndarray:
         """Probabilities (N,) for rows with the sample columns."""
         return self.score_inputs(self.encoders.encode(rows))
+
+
+Inputs = dict[str, np.ndarray]  # model input name -> array (see `sparrow.models.spec`)
+
+
+def pair_inputs(movies: Inputs, user: Inputs) -> Inputs:
+    """The inputs of N candidates for one user: the candidates' movie side (`MOVIE_INPUTS` and
+    the `MOVIE_NUMERIC` columns of `numeric`, N rows) beside the user's (the other inputs and
+    columns of a 1-row encoding): what `encode` gives for the N rows (it encodes row-wise)."""
+    n = len(movies["movie_id"])
+    out = {name: movies[name] for name in MOVIE_INPUTS}
+    out |= {name: np.repeat(value, n, 0) for name, value in user.items() if name not in out}
+    out["numeric"][:, MOVIE_NUMERIC] = movies["numeric"][:, MOVIE_NUMERIC]
+    return out

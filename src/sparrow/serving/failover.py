@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from sparrow.serving.observe import Metrics, event, failure
-from sparrow.store.base import Movie, OnlineStore, SortBy, User
+from sparrow.store.base import Movie, OnlineStore, Profile, SortBy, User
 
 T = TypeVar("T")
 
@@ -117,6 +117,9 @@ class FailoverStore:
 
     def user_vector(self, method: str, user_id: int) -> np.ndarray | None:
         return self._call("user_vector", lambda s: s.user_vector(method, user_id))
+
+    def profile(self, user_id: int, method: str | None, recent: int) -> Profile:
+        return self._call("profile", lambda s: s.profile(user_id, method, recent))
 
     def ping(self) -> bool:
         """Whether the primary answers now (a failed ping does not start an outage)."""

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sparrow.models.runtime import OnnxModel
+from sparrow.models.runtime import OnnxModel, pair_inputs
 from sparrow.serving.observe import Metrics, describe, failure
 from sparrow.serving.recall import UserContext
 from sparrow.serving.vectors import Space
@@ -29,6 +29,7 @@ from sparrow.store.base import OnlineStore
 EMB = "emb"  # model=emb: the cosine of embedding vectors
 ALIASES = {"neuralcf": "neumf", "nerualcf": "neumf"}  # the original's name, and its misspelling
 NO_VECTOR = -1.0  # the score of a candidate without a vector (the original's convention)
+MAX_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -78,13 +79,41 @@ def by_popularity(store: OnlineStore, ids: np.ndarray) -> Ranked:
     return ordered(ids, scores, "popularity")
 
 
-def model_rows(store: OnlineStore, user: UserContext, ids: np.ndarray) -> pa.Table:
-    """Rows with the sample columns: each candidate's movie features and the user's features."""
-    movies = store.movie_features(ids.tolist())
-    users = user.features.take(np.zeros(len(ids), np.int64))  # the one row, repeated
+def model_rows(movies: pa.Table, user: UserContext) -> pa.Table:
+    """Rows with the sample columns: each movie's features beside the user's features."""
+    users = user.features.take(np.zeros(movies.num_rows, np.int64))  # the one row, repeated
     columns = {name: movies[name] for name in movies.column_names}
     columns |= {name: users[name] for name in users.column_names if name not in columns}
     return pa.table(columns)
+
+
+@dataclass(frozen=True)
+class MovieInputs:
+    """A model's movie-side inputs of every movie of a store version, encoded once (a request
+    then encodes only its user's row), and a blank movie row to encode a user's row with."""
+
+    version: str
+    rows: dict[int, int]  # movie id -> row of `inputs`
+    inputs: dict[str, np.ndarray]
+    blank: pa.Table  # one movie-feature row of nulls
+
+    @classmethod
+    def encode(cls, model: OnnxModel, store: OnlineStore) -> "MovieInputs":
+        ids = store.top_movies(None, "popularity", MAX_ID)  # the whole catalogue
+        features = store.movie_features(ids)
+        blank = store.movie_features([0])  # no movie 0: nulls
+        nobody = UserContext(0, np.zeros(0, np.int64), np.zeros(0, np.int64),
+                             store.user_features(0), None)  # fmt: skip
+        inputs = model.encoders.encode(model_rows(features, nobody))
+        return cls(store.version(), {m: i for i, m in enumerate(ids)}, inputs, blank)
+
+    def take(self, ids: np.ndarray) -> dict[str, np.ndarray] | None:
+        """The inputs of `ids`; None when one is not in the catalogue."""
+        rows = [self.rows.get(i) for i in ids.tolist()]
+        if None in rows:
+            return None
+        index = np.asarray(rows, np.int64)
+        return {name: value[index] for name, value in self.inputs.items()}
 
 
 class OverloadedError(Exception):
@@ -102,6 +131,7 @@ class Ranker:
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="sparrow-rank")
         self.busy = 0
         self._lock = threading.Lock()
+        self._movies: dict[str, MovieInputs] = {}
 
     @staticmethod
     def resolve(name: str) -> str:
@@ -111,8 +141,24 @@ class Ranker:
     def score(
         self, name: str, store: OnlineStore, user: UserContext, ids: np.ndarray
     ) -> np.ndarray:
-        """Model `name`'s probabilities (N,) for the user and candidates, here and now."""
-        return self.models[name].score(model_rows(store, user, ids)).astype(np.float64)
+        """Model `name`'s probabilities (N,) for the user and candidates, here and now: the
+        candidates' encoded movie side beside the user's encoded row."""
+        model = self.models[name]
+        movies = self.movie_inputs(name, store)
+        candidates = movies.take(ids)
+        if candidates is None:  # a movie outside the catalogue: encode every row
+            rows = model_rows(store.movie_features(ids.tolist()), user)
+            return model.score(rows).astype(np.float64)
+        user_row = model.encoders.encode(model_rows(movies.blank, user))
+        return model.score_inputs(pair_inputs(candidates, user_row)).astype(np.float64)
+
+    def movie_inputs(self, name: str, store: OnlineStore) -> MovieInputs:
+        """Model `name`'s encoded movies of the store's version (encoded on first use)."""
+        found = self._movies.get(name)
+        if found is None or found.version != store.version():
+            with self._lock:
+                found = self._movies[name] = MovieInputs.encode(self.models[name], store)
+        return found
 
     def _submit(
         self, name: str, store: OnlineStore, user: UserContext, ids: np.ndarray

@@ -48,8 +48,7 @@ class Candidates:
         """Add the first `size` ids found by `channel` that are not excluded (past `limit`,
         known ids still gain the channel)."""
         taken = 0
-        for i in ids:
-            movie_id = int(i)
+        for movie_id in ids.tolist() if isinstance(ids, np.ndarray) else ids:
             if movie_id in self.exclude:
                 continue
             if size is not None and taken >= size:
@@ -91,14 +90,12 @@ class UserContext:
     @classmethod
     def load(cls, store: OnlineStore, space: Space | None, user_id: int) -> "UserContext":
         """Read the user from the store; `space` gives the vectors."""
-        recent = np.asarray(store.recent_liked(user_id, RECENT_LIKED), np.int64)
-        vector = None
-        if space is not None:
-            vector = store.user_vector(space.method, user_id)
-            if vector is None:
-                vector = space.mean(recent)
-        rated = np.asarray(store.rated(user_id), np.int64)
-        return cls(user_id, rated, recent, store.user_features(user_id), vector)
+        found = store.profile(user_id, None if space is None else space.method, RECENT_LIKED)
+        recent = np.asarray(found.recent_liked, np.int64)
+        vector = found.vector
+        if space is not None and vector is None:
+            vector = space.mean(recent)
+        return cls(user_id, np.asarray(found.rated, np.int64), recent, found.features, vector)
 
 
 def _sizes(defaults: dict[str, int], overrides: dict[str, int]) -> dict[str, int]:

@@ -118,11 +118,3 @@ class Error(BaseModel):
     """Every error body."""
 
     error: str
-
-
-def recommended(
-    movie: object, channels: list[str], score: float, ranked_by: str
-) -> RecommendedMovie:
-    """A store movie (`sparrow.store.base.Movie`) with its recall channels, score and ranker."""
-    extra = {"recall_channels": channels, "score": score, "ranked_by": ranked_by}
-    return RecommendedMovie.model_validate(vars(movie) | extra)

@@ -11,6 +11,7 @@ from sparrow.config import ServingSettings
 from sparrow.errors import SparrowError
 from sparrow.models.runtime import OnnxModel
 from sparrow.plugins import load_backend
+from sparrow.serving.cards import Cards
 from sparrow.serving.experiments import Experiments
 from sparrow.serving.failover import FailoverStore
 from sparrow.serving.observe import Metrics, describe, event, failure
@@ -45,6 +46,7 @@ class Services:
     model_errors: dict[str, str]  # trained models that could not be loaded, and why
     experiments: Experiments
     metrics: Metrics
+    cards: Cards
     stream: Background | None = None  # the stream processor, when it runs in the service
 
     @property
@@ -148,6 +150,7 @@ def load(build: Path, settings: ServingSettings, metrics: Metrics) -> Services:
         model_errors=errors,
         experiments=Experiments.load(settings.experiments),
         metrics=metrics,
+        cards=Cards(store),
     )
     if settings.stream:
         services.stream = start_stream(build, settings, store, metrics)

@@ -52,6 +52,17 @@ class User:
     ratings: list[Rating]
 
 
+@dataclass(frozen=True)
+class Profile:
+    """What a recommendation reads of its user, in one call (one round trip in Redis, where
+    it is also one consistent view: the stream writes a user's keys in one transaction)."""
+
+    rated: np.ndarray  # as `rated`
+    recent_liked: np.ndarray  # as `recent_liked`
+    features: pa.Table  # as `user_features`
+    vector: np.ndarray | None  # as `user_vector` (None when no method was asked for)
+
+
 class OnlineStore(Protocol):
     """Read side of the online store. Unknown ids give None / empty results, never errors."""
 
@@ -114,6 +125,11 @@ class OnlineStore(Protocol):
     def user_vector(self, method: str, user_id: int) -> np.ndarray | None:
         """The user's (D,) float32 vector for `method` (the mean of the vectors of the movies
         they liked), or None (unknown user or method, or no liked movie with a vector)."""
+        ...
+
+    def profile(self, user_id: int, method: str | None, recent: int) -> Profile:
+        """`rated`, `recent_liked(user_id, recent)`, `user_features` and `user_vector(method)`
+        of a user at once."""
         ...
 
     def ping(self) -> bool:

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from sparrow.errors import DataError
-from sparrow.store.base import Movie, SortBy, User
+from sparrow.store.base import Movie, Profile, SortBy, User
 from sparrow.store.derive import ALL
 from sparrow.store.snapshot import Snapshot, load
 from sparrow.stream.updates import UserState, features, user_vector
@@ -97,6 +97,12 @@ class MemoryStore:
             return None if vector is None else vector.copy()
         row = self._vector_rows.get(method, {}).get(user_id)
         return None if row is None else self.snapshot.users[method].vectors[row].copy()
+
+    def profile(self, user_id: int, method: str | None, recent: int) -> Profile:
+        with self._lock:  # the stream's update of this user: all of it or none
+            vector = None if method is None else self.user_vector(method, user_id)
+            return Profile(self.rated(user_id), self.recent_liked(user_id, recent),
+                           self.user_features(user_id), vector)  # fmt: skip
 
     def ping(self) -> bool:
         return True

@@ -16,7 +16,7 @@ from redis.retry import Retry
 
 from sparrow.errors import DataError
 from sparrow.store import keys as k
-from sparrow.store.base import Movie, SortBy, User
+from sparrow.store.base import Movie, Profile, SortBy, User
 from sparrow.store.derive import ALL
 from sparrow.stream.updates import UserState, features, user_vector
 
@@ -51,6 +51,7 @@ class RedisStore:
             raise DataError(f"active version {keys.version} has no meta in {self.url} (deleted?); "
                             "run sparrow store push")  # fmt: skip
         self.keys, self.meta = keys, k.Meta.from_fields(fields)
+        self._top: dict[str, np.ndarray] = {}  # top lists of this version, read once
         return keys.version
 
     def version(self) -> str:
@@ -68,8 +69,16 @@ class RedisStore:
         return list(self.meta.genres)
 
     def top_movies(self, genre: str | None, sort_by: SortBy, size: int) -> list[int]:
+        """From a local copy of the whole list (a version's keys never change; the lists are
+        a few bytes per movie and every recommendation reads several)."""
         key = self.keys.top(ALL if genre is None else genre, sort_by)
-        return cast(list[int], self._prefix(key, size).tolist())
+        ranked = self._top.get(key)
+        if ranked is None:
+            raw = self._get(key)
+            if raw is None:  # no such genre: nothing to keep
+                return []
+            ranked = self._top[key] = k.decode_ids(raw)
+        return cast(list[int], ranked[: max(size, 0)].tolist())
 
     def movie_features(self, ids: list[int]) -> pa.Table:
         rows = self._mget([self.keys.movie_features(i) for i in ids])
@@ -100,6 +109,22 @@ class RedisStore:
 
     def user_vector(self, method: str, user_id: int) -> np.ndarray | None:
         return k.decode_vector(self._get(self.keys.user_vector(method, user_id)))
+
+    def profile(self, user_id: int, method: str | None, recent: int) -> Profile:
+        """One MULTI/EXEC: a consistent view of the user (the stream writes it in one)."""
+        keys = self.keys
+        pipe = self.client.pipeline(transaction=True)
+        pipe.get(keys.rated(user_id))
+        pipe.getrange(keys.liked(user_id), 0, max(recent, 0) * k.ID.itemsize - 1)
+        pipe.get(keys.user_features(user_id))
+        if method is not None:
+            pipe.get(keys.user_vector(method, user_id))
+        rated, liked, row, *vector = pipe.execute()
+        return Profile(
+            k.decode_ids(rated), k.decode_ids(liked)[: max(recent, 0)],
+            k.decode_rows(self.meta.user_schema, [user_id], [row]),
+            k.decode_vector(vector[0]) if vector else None,
+        )  # fmt: skip
 
     def ping(self) -> bool:
         try:

@@ -4,7 +4,16 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from sparrow.serving.routes.common import ERRORS, Id, Svc, not_found, respond, size_param
+from sparrow.serving.cards import json_list
+from sparrow.serving.routes.common import (
+    ERRORS,
+    Id,
+    Svc,
+    not_found,
+    respond,
+    respond_json,
+    size_param,
+)
 from sparrow.serving.schemas import Movie, User
 
 router = APIRouter(responses=ERRORS)
@@ -13,10 +22,10 @@ router = APIRouter(responses=ERRORS)
 @router.get("/getmovie", response_model=Movie, summary="One movie")
 def get_movie(svc: Svc, id: Id) -> Response:
     """A movie by id: details, rating statistics and its top ratings (404 when unknown)."""
-    found = svc.store.movies([id])[0]
-    if found is None:
+    card = svc.cards.get([id])[0]
+    if card is None:
         raise not_found(f"no movie with id {id}")
-    return respond(svc, Movie.model_validate(found))
+    return respond_json(svc, card)
 
 
 @router.get("/getuser", response_model=User, summary="One user")
@@ -45,4 +54,4 @@ def get_recommendation(
     if genre is not None and genre not in svc.store.genres():
         raise not_found(f"unknown genre {genre!r}; genres: {', '.join(svc.store.genres())}")
     ids = svc.store.top_movies(genre, sortby, size)
-    return respond(svc, [Movie.model_validate(m) for m in svc.store.movies(ids) if m is not None])
+    return respond_json(svc, json_list([c for c in svc.cards.get(ids) if c is not None]))

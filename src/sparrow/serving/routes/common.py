@@ -7,9 +7,10 @@ import pydantic_core
 from fastapi import Depends, Query, Request, Response
 from pydantic import BaseModel
 
+from sparrow.serving.cards import json_list, with_fields
 from sparrow.serving.rank import Ranked
 from sparrow.serving.recall import Candidates
-from sparrow.serving.schemas import Error, recommended
+from sparrow.serving.schemas import Error
 from sparrow.serving.state import Services
 
 MAX_ID = 2**31 - 1  # ids are int32 in every table
@@ -60,25 +61,32 @@ Svc = Annotated[Services, Depends(get_services)]
 def respond(
     svc: Services, body: BaseModel | Sequence[BaseModel], headers: dict[str, str] | None = None
 ) -> Response:
-    """The JSON response, serialised once (FastAPI would validate a returned model again);
-    says in a header when the answer comes from a degraded service (e.g. Redis down)."""
+    """The JSON response, serialised once (FastAPI would validate a returned model again)."""
+    return respond_json(svc, pydantic_core.to_json(body, by_alias=True), headers)
+
+
+def respond_json(svc: Services, content: bytes, headers: dict[str, str] | None = None) -> Response:
+    """A serialised JSON answer; says in a header when it comes from a degraded service (e.g.
+    Redis down)."""
     headers = dict(headers or {})
     notes = svc.degraded()
     if notes:
         headers[DEGRADED_HEADER] = "; ".join(notes)[:500]
-    content = pydantic_core.to_json(body, by_alias=True)
     return Response(content, media_type="application/json", headers=headers)
 
 
 def recommendations(
     svc: Services, found: Candidates, ranked: Ranked, size: int, headers: dict[str, str]
 ) -> Response:
-    """The top `size` ranked candidates with their channels; the ranking header."""
+    """The top `size` ranked candidates (their cards with channels, score and ranker); the
+    ranking header."""
     top = ranked.top(size)
-    movies = svc.store.movies([movie_id for movie_id, _ in top])
+    cards = svc.cards.get([movie_id for movie_id, _ in top])
     items = [
-        recommended(movie, found.channels[movie_id], score, ranked.ranked_by)
-        for (movie_id, score), movie in zip(top, movies, strict=True)
-        if movie is not None
+        with_fields(
+            card, recallChannels=found.channels[movie_id], score=score, rankedBy=ranked.ranked_by
+        )
+        for (movie_id, score), card in zip(top, cards, strict=True)
+        if card is not None
     ]
-    return respond(svc, items, headers | {RANKING_HEADER: ranked.header})
+    return respond_json(svc, json_list(items), headers | {RANKING_HEADER: ranked.header})
