@@ -6,7 +6,6 @@ of each event and the processor's lag."""
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -108,9 +107,7 @@ def test_the_redis_service_applies_its_events(build: Path, tmp_path: Path) -> No
             delete_prefix(redis_url, prefix)
 
 
-def test_no_stream_leaves_the_events_to_a_separate_processor(
-    build: Path, tmp_path: Path
-) -> None:
+def test_no_stream_leaves_the_events_to_a_separate_processor(build: Path, tmp_path: Path) -> None:
     with (
         serving(build, tmp_path / "serve.log", "--no-stream") as url,
         httpx.Client(base_url=url) as client,
