@@ -182,6 +182,29 @@ def test_rating_stars_post_an_event(page: Page, site: Site, watch: Watch) -> Non
     assert json.loads(site.events()[-1])["id"] == event_id[1]  # nothing written
 
 
+def test_a_rating_reaches_the_users_recommendations(page: Page, site: Site) -> None:
+    """Rate user 42's top recommendation on its page; their page soon recommends other movies
+    (the stream processor inside the service applies the event)."""
+    go(page, site, "/user.html?id=42")
+    first = page.locator("#recommended .card").first.get_attribute("data-movie-id")
+    assert first is not None
+    go(page, site, f"/movie.html?movieId={first}")
+    page.fill("#rate-user", "42")
+    page.get_by_role("button", name="Rate 5 stars", exact=True).click()
+    expect(page.locator("#rate-status")).to_contain_text("accepted")
+    page.locator("#rate-recs").click()
+    page.wait_for_url(re.compile(r"/user\.html\?id=42#recommended$"))
+    for _ in range(50):  # within a second as a rule; a busy test machine gets 10 s
+        page.wait_for_selector("body[data-ready=true]", state="attached")
+        cards = page.locator("#recommended .card")
+        shown = cards.evaluate_all("els => els.map(e => e.dataset.movieId)")
+        if shown and first not in shown:
+            break
+        page.wait_for_timeout(200)
+        page.reload()
+    assert shown and first not in shown
+
+
 def test_hostile_title_is_shown_as_text(page: Page, site: Site, watch: Watch) -> None:
     go(page, site, f"/movie.html?movieId={HOSTILE_ID}")
     expect(page.locator("h1")).to_have_text(HOSTILE_TITLE)

@@ -124,7 +124,11 @@
         paint(chosen);
         localStorage.setItem(USER_KEY, String(userId));
         result.classList.add("ok");
-        result.textContent = "Thanks! User " + userId + " rated it " + value + " stars (event " + body.id + ", " + body.status + ").";
+        result.replaceChildren(
+          "Thanks! User " + userId + " rated it " + value + " stars (event " + body.id + ", " + body.status + "). ",
+          h("a", { id: "rate-recs", href: S.url.user(userId) + "#recommended" }, "Their recommendations"),
+          " follow it within a second.",
+        );
       } catch (err) {
         result.classList.add("error");
         result.textContent = "Not recorded: " + err.message;
