@@ -68,15 +68,25 @@ def by_cosine(space: Space, query: np.ndarray | None, ids: np.ndarray) -> Ranked
     return None if np.isnan(scores).all() and len(ids) else ordered(ids, scores, space.method)
 
 
-def by_popularity(store: OnlineStore, ids: np.ndarray) -> Ranked:
-    """Candidates by rating count; in recall order when even the store fails."""
-    try:
-        counts = store.movie_features(ids.tolist())["movieRatingCount"]
-        scores = pc.fill_null(counts, 0).to_numpy().astype(np.float64)
-    except Exception as exc:
-        failure("popularity_failed", exc)
-        return Ranked(ids, np.zeros(len(ids)), "recall")
-    return ordered(ids, scores, "popularity")
+@dataclass(frozen=True)
+class Popularity:
+    """Every movie's rating count of a store version, read once (the last fallback ranks by
+    it; a request then reads nothing)."""
+
+    version: str
+    counts: dict[int, float]
+
+    @classmethod
+    def read(cls, store: OnlineStore) -> "Popularity":
+        ids = store.top_movies(None, "popularity", MAX_ID)  # the whole catalogue
+        counts = store.movie_features(ids)["movieRatingCount"]
+        values = pc.fill_null(counts, 0).to_numpy().astype(np.float64).tolist()
+        return cls(store.version(), dict(zip(ids, values, strict=True)))
+
+    def rank(self, ids: np.ndarray) -> Ranked:
+        """Candidates by rating count (0 when unknown)."""
+        scores = np.fromiter((self.counts.get(i, 0.0) for i in ids.tolist()), np.float64, len(ids))
+        return ordered(ids, scores, "popularity")
 
 
 def model_rows(movies: pa.Table, user: UserContext) -> pa.Table:
@@ -132,6 +142,7 @@ class Ranker:
         self.busy = 0
         self._lock = threading.Lock()
         self._movies: dict[str, MovieInputs] = {}
+        self._popularity: Popularity | None = None
 
     @staticmethod
     def resolve(name: str) -> str:
@@ -151,6 +162,17 @@ class Ranker:
             return model.score(rows).astype(np.float64)
         user_row = model.encoders.encode(model_rows(movies.blank, user))
         return model.score_inputs(pair_inputs(candidates, user_row)).astype(np.float64)
+
+    def by_popularity(self, store: OnlineStore, ids: np.ndarray) -> Ranked:
+        """Candidates by rating count; in recall order when even the store fails."""
+        try:
+            popularity = self._popularity
+            if popularity is None or popularity.version != store.version():
+                popularity = self._popularity = Popularity.read(store)
+        except Exception as exc:
+            failure("popularity_failed", exc)
+            return Ranked(ids, np.zeros(len(ids)), "recall")
+        return popularity.rank(ids)
 
     def movie_inputs(self, name: str, store: OnlineStore) -> MovieInputs:
         """Model `name`'s encoded movies of the store's version (encoded on first use)."""
@@ -208,7 +230,7 @@ class Ranker:
         ranked_emb = by_cosine(space, user.vector, ids) if space is not None else None
         if ranked_emb is not None and reason is None:
             return ranked_emb
-        fallback = ranked_emb or by_popularity(store, ids)
+        fallback = ranked_emb or self.by_popularity(store, ids)
         return self.fell_back(fallback, reason or "no-vector")
 
     def fell_back(self, ranked: Ranked, reason: str) -> Ranked:
@@ -219,6 +241,7 @@ class Ranker:
     def warm_up(self, store: OnlineStore, user: UserContext, ids: np.ndarray) -> dict[str, str]:
         """Score once with every model (a session's first run allocates, and would be late);
         a model that cannot score is dropped. Returns the dropped models and why."""
+        self.by_popularity(store, ids)  # reads the rating counts
         dropped = {}
         for name in list(self.models):
             try:
@@ -239,4 +262,4 @@ def similar(
     """Candidates by embedding similarity to the movie; by popularity when it has no vector."""
     query = space.mean(np.array([movie_id])) if space is not None else None
     ranked = by_cosine(space, query, ids) if space is not None else None
-    return ranked or ranker.fell_back(by_popularity(store, ids), "no-vector")
+    return ranked or ranker.fell_back(ranker.by_popularity(store, ids), "no-vector")
