@@ -12,7 +12,7 @@ from sparrow.config import TrainingSettings
 from sparrow.errors import ConfigError, DataError
 from sparrow.features.definitions import SAMPLE_SCHEMA
 from sparrow.models.registry import create
-from sparrow.models.spec import NUMERIC, OOV, PAD
+from sparrow.models.spec import NUMERIC, OOV, PAD, USER_NUMERIC
 from sparrow.training.dataset import Samples, carve_validation
 from sparrow.training.encoders import Encoders
 from sparrow.training.loop import _negatives, fit, predict
@@ -72,6 +72,20 @@ def test_encoders_survive_a_save_and_load(tmp_path: Path) -> None:
     a, b = encoders.encode(samples(ROWS)), again.encode(samples(ROWS))
     for name in a:
         assert np.array_equal(a[name], b[name]), name
+
+
+def test_one_users_encoding_is_the_user_side_of_the_rows_encoding() -> None:
+    encoders = Encoders.fit(samples(ROWS), min_count=1)
+    rows = samples([*ROWS, {"userId": 7, "userRatedMovie1": 99, "userGenre2": "Western",
+                            "userRatingCount": 12, "userAvgRating": 3.5}])  # fmt: skip
+    whole = encoders.encode(rows)
+    for i, row in enumerate(rows.to_pylist()):
+        one = encoders.encode_user(row)
+        for name in ("user_id", "user_genres", "history"):
+            assert np.array_equal(one[name], whole[name][i : i + 1]), name
+        assert np.array_equal(
+            one["numeric"][:, USER_NUMERIC], whole["numeric"][i : i + 1, USER_NUMERIC]
+        )
 
 
 def test_rows_without_the_sample_columns_are_refused() -> None:

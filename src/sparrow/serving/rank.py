@@ -100,22 +100,20 @@ def model_rows(movies: pa.Table, user: UserContext) -> pa.Table:
 @dataclass(frozen=True)
 class MovieInputs:
     """A model's movie-side inputs of every movie of a store version, encoded once (a request
-    then encodes only its user's row), and a blank movie row to encode a user's row with."""
+    then encodes only its user's row)."""
 
     version: str
     rows: dict[int, int]  # movie id -> row of `inputs`
     inputs: dict[str, np.ndarray]
-    blank: pa.Table  # one movie-feature row of nulls
 
     @classmethod
     def encode(cls, model: OnnxModel, store: OnlineStore) -> "MovieInputs":
         ids = store.top_movies(None, "popularity", MAX_ID)  # the whole catalogue
         features = store.movie_features(ids)
-        blank = store.movie_features([0])  # no movie 0: nulls
         nobody = UserContext(0, np.zeros(0, np.int64), np.zeros(0, np.int64),
                              store.user_features(0), None)  # fmt: skip
         inputs = model.encoders.encode(model_rows(features, nobody))
-        return cls(store.version(), {m: i for i, m in enumerate(ids)}, inputs, blank)
+        return cls(store.version(), {m: i for i, m in enumerate(ids)}, inputs)
 
     def take(self, ids: np.ndarray) -> dict[str, np.ndarray] | None:
         """The inputs of `ids`; None when one is not in the catalogue."""
@@ -160,8 +158,8 @@ class Ranker:
         if candidates is None:  # a movie outside the catalogue: encode every row
             rows = model_rows(store.movie_features(ids.tolist()), user)
             return model.score(rows).astype(np.float64)
-        user_row = model.encoders.encode(model_rows(movies.blank, user))
-        return model.score_inputs(pair_inputs(candidates, user_row)).astype(np.float64)
+        user_inputs = model.encoders.encode_user(user.features.to_pylist()[0])
+        return model.score_inputs(pair_inputs(candidates, user_inputs)).astype(np.float64)
 
     def by_popularity(self, store: OnlineStore, ids: np.ndarray) -> Ranked:
         """Candidates by rating count; in recall order when even the store fails."""

@@ -15,9 +15,11 @@ Pure numpy and pyarrow (no torch), so the serving process can use it.
 """
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -92,21 +94,46 @@ class Encoders:
         missing = [c for c in COLUMNS if c not in names]
         if missing:
             raise DataError(f"rows lack the columns {', '.join(missing)}")
-        numeric = (_numeric(rows) - self.mean) / self.std
-        movies, users = self._sorted_ids
         return {
-            "movie_id": _lookup_id(rows["movieId"], movies),
-            "user_id": _lookup_id(rows["userId"], users),
+            "movie_id": _lookup(rows["movieId"], self.movies),
+            "user_id": _lookup(rows["userId"], self.users),
             "movie_genres": np.stack([_lookup(rows[c], self.genres) for c in MOVIE_GENRES], 1),
             "user_genres": np.stack([_lookup(rows[c], self.genres) for c in USER_GENRES], 1),
-            "history": np.stack([_lookup_id(rows[c], movies) for c in HISTORY], 1),
-            "numeric": np.nan_to_num(numeric).astype(np.float32),
+            "history": np.stack([_lookup(rows[c], self.movies) for c in HISTORY], 1),
+            "numeric": self._standardise(_numeric(rows)),
         }
 
+    def encode_user(self, row: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """The user's side of `encode` for one row of user features (a dict): `user_id`,
+        `user_genres`, `history` and `numeric` (its movie columns 0), each with one row. A
+        request encodes its user with it, without pyarrow's per-call overhead (about 1.5 ms for
+        one row); the candidates' side is encoded once, in advance."""
+        movies, users, genres = self._indexes
+
+        def index(value: Any, vocabulary: dict[Any, int]) -> int:
+            return PAD if value is None else vocabulary.get(value, OOV)
+
+        raw = [np.nan if row.get(n) is None else float(row[n]) for n in NUMERIC]
+        return {
+            "user_id": np.array([index(row["userId"], users)], np.int64),
+            "user_genres": np.array([[index(row[c], genres) for c in USER_GENRES]], np.int64),
+            "history": np.array([[index(row[c], movies) for c in HISTORY]], np.int64),
+            "numeric": self._standardise(_log_scaled(np.array([raw]))),
+        }
+
+    def _standardise(self, numeric: np.ndarray) -> np.ndarray:
+        """(N, F) log-scaled values -> the network's float32 inputs (missing: 0, the mean)."""
+        out: np.ndarray = np.nan_to_num((numeric - self.mean) / self.std).astype(np.float32)
+        return out
+
     @cached_property
-    def _sorted_ids(self) -> tuple[np.ndarray, np.ndarray]:
-        """The movie and user vocabularies as int64 arrays (sorted, as fitted)."""
-        return self.movies.to_numpy().astype(np.int64), self.users.to_numpy().astype(np.int64)
+    def _indexes(self) -> tuple[dict[int, int], dict[int, int], dict[str, int]]:
+        """Value -> index of the movie, user and genre vocabularies."""
+        movies, users, genres = (
+            {value: i + 2 for i, value in enumerate(vocabulary.to_pylist())}
+            for vocabulary in (self.movies, self.users, self.genres)
+        )
+        return movies, users, genres
 
     def save(self, folder: Path) -> None:
         doc = {
@@ -143,21 +170,16 @@ def _lookup(column: pa.ChunkedArray | pa.Array, vocabulary: pa.Array) -> np.ndar
     return np.array(index.to_numpy(zero_copy_only=False), dtype=np.int64)  # writable, for torch
 
 
-def _lookup_id(column: pa.ChunkedArray | pa.Array, vocabulary: np.ndarray) -> np.ndarray:
-    """`_lookup` for ids in a sorted int64 vocabulary: a binary search, where `index_in` would
-    hash the whole vocabulary on every call (most of the cost of encoding one user's row)."""
-    values = pc.fill_null(column.cast(pa.int64()), 0).to_numpy(zero_copy_only=False)
-    found = np.minimum(np.searchsorted(vocabulary, values), max(len(vocabulary) - 1, 0))
-    known = vocabulary[found] == values if len(vocabulary) else np.zeros(len(values), bool)
-    index = np.where(known, found + 2, OOV)
-    index[column.is_null().to_numpy(zero_copy_only=False)] = PAD
-    return index.astype(np.int64)
-
-
 def _numeric(rows: pa.Table) -> np.ndarray:
     """(N, len(NUMERIC)) float64 with NaN where missing; LOG_SCALED columns through log1p."""
-    columns = []
-    for name in NUMERIC:
-        values = rows[name].cast(pa.float64()).to_numpy(zero_copy_only=False)
-        columns.append(np.log1p(np.maximum(values, 0)) if name in LOG_SCALED else values)
-    return np.stack(columns, 1)
+    values = [rows[n].cast(pa.float64()).to_numpy(zero_copy_only=False) for n in NUMERIC]
+    return _log_scaled(np.stack(values, 1))
+
+
+def _log_scaled(numeric: np.ndarray) -> np.ndarray:
+    """(N, len(NUMERIC)) raw values with the LOG_SCALED columns through log1p (counts)."""
+    out = numeric.copy()
+    for i, name in enumerate(NUMERIC):
+        if name in LOG_SCALED:
+            out[:, i] = np.log1p(np.maximum(numeric[:, i], 0))
+    return out
