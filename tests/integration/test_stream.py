@@ -26,7 +26,7 @@ from sparrow.store.redis_store import RedisStore
 from sparrow.store.snapshot import Snapshot, load
 from sparrow.stream.log import FileLog, RedisLog, add_events
 from sparrow.stream.runner import Processor, catalogue, run
-from sparrow.stream.updates import FEATURE_COLUMNS, features, user_vector
+from sparrow.stream.updates import FEATURE_COLUMNS, MAX_EVENT_IDS, features, user_vector
 
 NEW_USER = 900_001
 
@@ -127,6 +127,14 @@ def test_file_log_events_reach_the_read_api(kind: str, stores: dict[str, Any], t
     assert next(d["line"] for d in dead) == "{not json" and len(dead) == 2
     log = FileLog(path)
     assert log.lag() == 0 and run_once(store, log, snapshot).events == 0
+
+
+def test_a_batch_fits_in_the_event_ids_a_state_keeps(snapshot: Snapshot, tmp_path: Path) -> None:
+    store, log = MemoryStore(snapshot), FileLog(tmp_path / "events.log")
+    for batch in (0, MAX_EVENT_IDS + 1):
+        with pytest.raises(ValueError, match="batch must be"):
+            run(store, log, {}, {}, snapshot.threshold, batch=batch, once=True)
+    assert run(store, log, {}, {}, snapshot.threshold, batch=MAX_EVENT_IDS, once=True).batches == 0
 
 
 def synthetic(n: int, seed: int, snapshot: Snapshot) -> list[dict[str, Any]]:

@@ -16,15 +16,18 @@ from sparrow.stream.updates import (
     Event,
     MovieInfo,
     UserState,
+    Window,
     apply,
     apply_many,
     features,
+    fingerprint,
     initial_state,
     parse_event,
     user_vector,
 )
 
 T = 3.5
+NO_VECTORS: dict[str, np.ndarray] = {}
 MOVIES = {1: MovieInfo(("A", "B"), 2000), 2: MovieInfo(("B",), 1990), 3: MovieInfo(("C",), None)}
 VECTORS = {1: {"m": np.array([1.0, 0.0], np.float32)}, 2: {"m": np.array([0.0, 1.0], np.float32)}}
 
@@ -42,11 +45,16 @@ def run(events: list[Event], state: UserState | None = None) -> UserState:
 
 def test_a_hand_computed_sequence() -> None:
     s = run([ev(1, 1, 4.0, 10), ev(2, 2, 3.0, 20), ev(3, 3, None, 30, "click"), ev(4, 3, 5.0, 25)])
-    assert s.window == [(10, 1, 8, True, 2000, ("A", "B")), (20, 2, 6, False, 1990, ("B",)),
-                        (25, 3, 10, True, None, ("C",))]  # fmt: skip
+    w = s.window
+    assert (w.ts, w.movie, w.half) == ([10, 20, 25], [1, 2, 3], [8, 6, 10])
+    assert (w.liked, w.year) == ([True, False, True], [2000, 1990, None])
+    assert [{g for i, g in enumerate(w.vocab) if m >> i & 1} for m in w.genres] == [
+        {"A", "B"}, {"B"}, {"C"}]  # fmt: skip
+    assert (w.totals, dict(zip(w.vocab, w.tally, strict=True))) == (
+        [24, 200, 2, 3990, 2000**2 + 1990**2], {"A": 1, "B": 1, "C": 1})  # fmt: skip
     assert (s.rated, s.liked, s.latest_movie, s.latest_ts, s.events) == ([1, 2, 3], [3, 1], 3,
                                                                          25, 4)  # fmt: skip
-    assert s.event_ids == ["e1", "e2", "e3", "e4"]
+    assert s.event_ids == b"".join(fingerprint(f"e{i}") for i in range(1, 5))
     row = features(s)
     assert list(row) == list(FEATURE_COLUMNS)
     assert row == {
@@ -63,7 +71,7 @@ def test_a_hand_computed_sequence() -> None:
 
 def test_click_and_view_only_move_the_latest_movie() -> None:
     s = run([ev(1, 2, None, 5, "view"), ev(2, 1, None, 6, "click")])
-    assert (s.latest_movie, s.latest_ts, s.window, s.rated, s.liked) == (1, 6, [], [], [])
+    assert (s.latest_movie, s.latest_ts, s.window, s.rated, s.liked) == (1, 6, Window(), [], [])
     assert features(s)["userRatingCount"] == 0 and features(s)["userAvgRating"] is None
 
 
@@ -88,7 +96,7 @@ def test_apply_does_not_mutate_its_input() -> None:
 
 def test_a_re_rating_replaces_the_earlier_one() -> None:
     s = run([ev(1, 1, 4.0, 10), ev(2, 2, 4.0, 20), ev(3, 1, 2.0, 30)])
-    assert [e[:3] for e in s.window] == [(20, 2, 8), (30, 1, 4)]
+    assert (s.window.ts, s.window.movie, s.window.half) == ([20, 30], [2, 1], [8, 4])
     assert (s.rated, s.liked, s.counts) == ([1, 2], [2], {"m": 1})
     assert user_vector(s, "m").tolist() == [0.0, 1.0]  # type: ignore[union-attr]
     s = run([ev(4, 2, 1.0, 40)], s)
@@ -100,23 +108,52 @@ def test_a_re_rating_replaces_the_earlier_one() -> None:
 def test_the_window_keeps_the_last_100_ratings_in_time_order() -> None:
     events = [ev(i, 1000 + i, 4.0, 100 + i) for i in range(HISTORY + 5)]
     s = run(events[::-1])  # arriving newest first: the window is still by time
-    assert [e[1] for e in s.window] == [1000 + i for i in range(5, HISTORY + 5)]
+    assert s.window.movie == [1000 + i for i in range(5, HISTORY + 5)]
     assert features(s)["userRatingCount"] == HISTORY
     late = run([ev(999, 5, 5.0, 1)], s)  # older than the whole full window
     assert late.window == s.window and late.rated[-1] == 5 and late.liked[0] == 5
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_kept_sums_equal_a_recount(seed: int) -> None:
+    rng = random.Random(seed)
+    events = [ev(i, rng.randint(1, 150), rng.randint(1, 10) / 2, rng.randint(1, 400))
+              for i in range(600)]  # fmt: skip
+    state = None
+    for e in events:
+        info = MovieInfo(tuple(rng.sample("ABCDEFG", e.movie_id % 4)), 1900 + e.movie_id)
+        state = apply(state, e, None if e.movie_id % 7 == 0 else info, {}, T)
+        assert state is not None
+        recounted = state.window.copy().recount()
+        assert (state.window.totals, state.window.tally) == (recounted.totals, recounted.tally)
+    assert state is not None and len(state.window.ts) == HISTORY
+
+
 def test_event_ids_are_bounded() -> None:
     s = run([ev(i, 1, None, i, "view") for i in range(MAX_EVENT_IDS + 10)])
-    assert len(s.event_ids) == MAX_EVENT_IDS and s.event_ids[0] == "e10"
+    assert s.event_ids == b"".join(fingerprint(f"e{i}") for i in range(10, MAX_EVENT_IDS + 10))
 
 
-def test_json_round_trip() -> None:
-    s = run([ev(1, 1, 4.0, 10), ev(2, 2, 3.0, 20), ev(3, 3, 5.0, 25)])
+@pytest.mark.parametrize("n", [0, 1, 3, HISTORY + 20])
+def test_json_and_bytes_round_trips(n: int) -> None:
+    events = [ev(i, 1 + i % 3, 0.5 + i % 10 / 2, 10 + i) for i in range(n)]
+    s = run([ev(-1, 2, None, 5, "view"), *events])
     d = json.loads(json.dumps(s.to_dict()))
     assert UserState.from_dict(d).to_dict() == s.to_dict()
     bare = s.to_dict(lists=False)
     assert "r" not in bare and UserState.from_dict(bare, s.rated, s.liked).to_dict() == s.to_dict()
+    back = UserState.from_bytes(s.to_bytes(), s.rated, s.liked)
+    assert back.to_dict() == s.to_dict() and features(back) == features(s)
+    assert [a.tobytes() for a in back.sums.values()] == [a.tobytes() for a in s.sums.values()]
+
+
+def test_any_event_id_is_recognised_after_a_round_trip() -> None:
+    ids = ["a b", "a", "b", " ", "é\n\x00", "\ud800", "x" * 300]
+    s = apply_many(None, 7, [(Event(i, "view", 7, 1, None, 5), None, {}) for i in ids], T)
+    back = UserState.from_bytes(s.to_bytes(), s.rated, s.liked)
+    assert back.events == len(ids) and len(back.event_ids) == len(ids) * 8
+    again = apply_many(back, 7, [(Event(i, "view", 7, 2, None, 6), None, {}) for i in ids], T)
+    assert again.to_dict() == back.to_dict()
 
 
 def test_parse_event() -> None:
@@ -162,8 +199,13 @@ def test_features_equal_the_offline_definitions(seed: int) -> None:
     state = initial_state(7, catalogue, info.get, lambda m: {}, T)
     assert features(state) == _offline_row(history, info)
     # the same ratings as stream events, arriving in any order, give the same features
+    # (in batches, each state stored as bytes and read back)
     shuffled = rng.sample(history, len(history))
-    streamed = apply_many(None, 7, [(Event(f"e{i}", "rating", 7, m, r, t), info[m], {})
-                                    for i, (m, r, t) in enumerate(shuffled)], T)  # fmt: skip
-    assert features(streamed) == features(state)
+    streamed = None
+    for start in range(0, len(shuffled), 17):
+        items = [(Event(f"e{i}", "rating", 7, m, r, t), info[m], NO_VECTORS)
+                 for i, (m, r, t) in enumerate(shuffled[start : start + 17], start)]  # fmt: skip
+        streamed = apply_many(streamed, 7, items, T)
+        streamed = UserState.from_bytes(streamed.to_bytes(), streamed.rated, streamed.liked)
+    assert streamed is not None and features(streamed) == features(state)
     assert sorted(streamed.rated) == sorted(state.rated)

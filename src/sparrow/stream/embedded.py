@@ -20,6 +20,7 @@ from pathlib import Path
 from sparrow.errors import DataError
 from sparrow.stream.log import EventLog, FileLog
 from sparrow.stream.runner import Store, catalogue, run
+from sparrow.stream.updates import MAX_EVENT_IDS
 
 log = logging.getLogger("sparrow.stream")
 RETRY_S = 1.0
@@ -62,7 +63,7 @@ class Background:
     starts again one second after a failure."""
 
     def __init__(self, open_store: Callable[[], Store], open_log: Callable[[], EventLog],
-                 threshold: float, batch: int = 500) -> None:  # fmt: skip
+                 threshold: float, batch: int = MAX_EVENT_IDS) -> None:  # fmt: skip
         self.open_store, self.open_log = open_store, open_log
         self.threshold, self.batch = threshold, batch
         self.log: EventLog | None = None

@@ -18,7 +18,14 @@ import numpy as np
 
 from sparrow.store.base import OnlineStore, UserStateStore
 from sparrow.stream.log import Batch, EventLog
-from sparrow.stream.updates import Event, MovieInfo, UserState, apply_many, initial_state
+from sparrow.stream.updates import (
+    MAX_EVENT_IDS,
+    Event,
+    MovieInfo,
+    UserState,
+    apply_many,
+    initial_state,
+)
 
 log_ = logging.getLogger(__name__)
 BLOCK_MS = 500
@@ -101,10 +108,13 @@ class Processor:
 
 
 def run(store: Store, log: EventLog, item_vectors: ItemVectors, movies: Mapping[int, MovieInfo],
-        threshold: float, batch: int = 500, stop: threading.Event | None = None,
+        threshold: float, batch: int = MAX_EVENT_IDS, stop: threading.Event | None = None,
         once: bool = False) -> Stats:  # fmt: skip
     """Process `log` into `store` until `stop` is set, or (`once`) until the log is drained.
-    Answers the counts; an error (store or log down) propagates after nothing was committed."""
+    Answers the counts; an error (store or log down) propagates after nothing was committed.
+    A batch holds at most `MAX_EVENT_IDS` entries, so a replayed one is a no-op."""
+    if not 0 < batch <= MAX_EVENT_IDS:
+        raise ValueError(f"batch must be 1..{MAX_EVENT_IDS} (the event ids a state keeps)")
     processor = Processor(store, item_vectors, movies, threshold)
     stats, start = Stats(), time.perf_counter()
     while stop is None or not stop.is_set():

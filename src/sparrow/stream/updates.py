@@ -17,16 +17,21 @@ Rules beyond the offline definitions (the catalogue has one rating per user and 
   it is older than a full window);
 - the user vector per embedding method is the running sum / count of the vectors of the liked
   movies that have one (float64 sums: within float32 rounding of the offline mean);
-- an event whose id is among the user's last `MAX_EVENT_IDS` applied ids is ignored, so a log
-  replayed after a crash (at-least-once delivery) changes nothing twice.
+- an event whose id is among the user's last `MAX_EVENT_IDS` applied ids (kept as 64-bit
+  `fingerprint`s) is ignored, so a log replayed after a crash (at-least-once delivery) changes
+  nothing twice.
 
 `apply` never mutates its input: it returns a new state (the caller may keep the old one).
 """
 
+import hashlib
+import json
 import math
-from bisect import insort
+import struct
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import compress, islice
 from typing import Any
 
 import numpy as np
@@ -35,15 +40,13 @@ HISTORY = 100  # ratings in the window (Definitions.history)
 MOVIE_SLOTS = 5
 GENRE_SLOTS = 5
 MAX_EVENT_IDS = 1_000
+FINGERPRINT = 8  # bytes kept of each event id
 EVENT_TYPES = ("rating", "click", "view")
 MAX_ID = 2**31 - 1
 FEATURE_COLUMNS = ("userId", *(f"userRatedMovie{i}" for i in range(1, MOVIE_SLOTS + 1)),
                    "userRatingCount", "userAvgReleaseYear", "userReleaseYearStddev",
                    "userAvgRating", "userRatingStddev",
                    *(f"userGenre{i}" for i in range(1, GENRE_SLOTS + 1)))  # fmt: skip
-
-# a window entry: (timestamp, movieId, half stars, liked, release year or None, genres)
-Entry = tuple[int, int, int, bool, int | None, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,9 @@ class MovieInfo:
 
     genres: tuple[str, ...]
     release_year: int | None
+
+
+NO_INFO = MovieInfo((), None)  # an unknown movie
 
 
 def _int(record: Mapping[str, Any], name: str, required: bool = True) -> int | None:
@@ -102,33 +108,124 @@ def parse_event(record: Any, fallback_id: str) -> Event:
 
 
 @dataclass
+class Window:
+    """The user's last `HISTORY` ratings in (timestamp, movieId) order, one list per column,
+    and their sums, kept up to date. `genres` holds each rating's genres as a bit mask over
+    `vocab` (the genre names met so far, in order of appearance: at most 63)."""
+
+    ts: list[int] = field(default_factory=list)
+    movie: list[int] = field(default_factory=list)
+    half: list[int] = field(default_factory=list)  # the rating in half stars
+    liked: list[bool] = field(default_factory=list)
+    year: list[int | None] = field(default_factory=list)  # the movie's release year
+    genres: list[int] = field(default_factory=list)
+    vocab: list[str] = field(default_factory=list)
+    # sums of half, half², 1 per known year, year, year² (exact integers)
+    totals: list[int] = field(default_factory=lambda: [0] * 5)
+    tally: list[int] = field(default_factory=list)  # per `vocab` genre: liked ratings with it
+
+    def columns(self) -> tuple[list[Any], ...]:
+        return self.ts, self.movie, self.half, self.liked, self.year, self.genres
+
+    def copy(self) -> "Window":
+        return Window(list(self.ts), list(self.movie), list(self.half), list(self.liked),
+                      list(self.year), list(self.genres), list(self.vocab), list(self.totals),
+                      list(self.tally))  # fmt: skip
+
+    def recount(self) -> "Window":
+        """Itself, with `totals` and `tally` computed from the columns."""
+        self.totals, self.tally = [0] * 5, [0] * len(self.vocab)
+        for at in range(len(self.ts)):
+            self._count(at, 1)
+        return self
+
+    def _count(self, at: int, sign: int) -> None:
+        """Add (`sign` 1) or take away (-1) the rating at `at` to or from the sums."""
+        half, year, totals = self.half[at], self.year[at], self.totals
+        totals[0] += sign * half
+        totals[1] += sign * half * half
+        if year is not None:
+            totals[2] += sign
+            totals[3] += sign * year
+            totals[4] += sign * year * year
+        if self.liked[at]:
+            mask = self.genres[at]
+            while mask:
+                bit = mask & -mask
+                self.tally[bit.bit_length() - 1] += sign
+                mask ^= bit
+
+    def _delete(self, at: int) -> None:
+        self._count(at, -1)
+        for column in self.columns():
+            del column[at]
+
+    def remove(self, movie_id: int) -> None:
+        """Drop the movie's rating, if in the window."""
+        if movie_id in self.movie:
+            self._delete(self.movie.index(movie_id))
+
+    def insert(self, ts: int, movie_id: int, half: int, liked: bool, info: MovieInfo) -> None:
+        """Add a rating (of a movie not in the window) at its place; the oldest of a full
+        window leaves (the new one itself when it is older than all of them)."""
+        lo = bisect_left(self.ts, ts)
+        at = bisect_right(self.movie, movie_id, lo, bisect_right(self.ts, ts, lo))
+        if len(self.ts) >= HISTORY:
+            if at == 0:
+                return
+            self._delete(0)
+            at -= 1
+        values = (ts, movie_id, half, liked, info.release_year, self.mask(info.genres))
+        for column, value in zip(self.columns(), values, strict=True):
+            column.insert(at, value)
+        self._count(at, 1)
+
+    def mask(self, names: Iterable[str]) -> int:
+        """The bit mask of `names` (new names join `vocab`)."""
+        mask = 0
+        for name in names:
+            if name not in self.vocab:
+                self.vocab.append(name)
+                self.tally.append(0)
+            mask |= 1 << self.vocab.index(name)
+        return mask
+
+
+_NO_YEAR = -(2**31)  # an unknown year in `to_bytes`
+_HEAD = struct.Struct("<I")
+
+
+@dataclass
 class UserState:
     """What the stream keeps per user (see the module docstring). Treat as immutable."""
 
     user_id: int
-    window: list[Entry] = field(default_factory=list)  # (ts, movie) order, at most HISTORY
+    window: Window = field(default_factory=Window)
     rated: list[int] = field(default_factory=list)  # oldest first
     liked: list[int] = field(default_factory=list)  # most recent first
     sums: dict[str, np.ndarray] = field(default_factory=dict)  # method -> float64 (D,)
     counts: dict[str, int] = field(default_factory=dict)  # method -> liked movies with a vector
     latest_movie: int | None = None
     latest_ts: int | None = None
-    event_ids: list[str] = field(default_factory=list)  # oldest first, at most MAX_EVENT_IDS
+    # the `fingerprint`s of the last MAX_EVENT_IDS applied event ids, oldest first
+    event_ids: bytes = b""
     events: int = 0  # stream events applied
 
     def copy(self) -> "UserState":
-        return UserState(self.user_id, list(self.window), list(self.rated), list(self.liked),
+        return UserState(self.user_id, self.window.copy(), list(self.rated), list(self.liked),
                          {m: s.copy() for m, s in self.sums.items()}, dict(self.counts),
-                         self.latest_movie, self.latest_ts, list(self.event_ids),
+                         self.latest_movie, self.latest_ts, self.event_ids,
                          self.events)  # fmt: skip
 
     def to_dict(self, lists: bool = True) -> dict[str, Any]:
         """A JSON-able form; without `lists`, `rated` and `liked` are left out (a store that
         keeps them elsewhere passes them back to `from_dict`)."""
+        w = self.window
         out: dict[str, Any] = {
-            "u": self.user_id, "w": [list(e) for e in self.window],
+            "u": self.user_id, "t": list(w.ts), "m": list(w.movie), "h": list(w.half),
+            "k": list(w.liked), "y": list(w.year), "g": list(w.genres), "v": list(w.vocab),
             "s": {m: s.tolist() for m, s in self.sums.items()}, "c": dict(self.counts),
-            "lm": self.latest_movie, "lt": self.latest_ts, "ids": " ".join(self.event_ids),
+            "lm": self.latest_movie, "lt": self.latest_ts, "ids": self.event_ids.hex(),
             "n": self.events,
         }  # fmt: skip
         if lists:
@@ -138,14 +235,68 @@ class UserState:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], rated: list[int] | None = None,
                   liked: list[int] | None = None) -> "UserState":  # fmt: skip
-        window: list[Entry] = [(int(t), int(m), int(h), bool(k), y, tuple(g))
-                               for t, m, h, k, y, g in d["w"]]  # fmt: skip
-        ids = d["ids"].split(" ") if d["ids"] else []
+        window = Window(list(d["t"]), list(d["m"]), list(d["h"]), list(d["k"]), list(d["y"]),
+                        list(d["g"]), list(d["v"])).recount()  # fmt: skip
         return cls(int(d["u"]), window, list(d["r"] if rated is None else rated),
                    list(d["l"] if liked is None else liked),
-                   {m: np.asarray(s, np.float64) for m, s in d["s"].items()},
-                   {m: int(c) for m, c in d["c"].items()}, d["lm"], d["lt"], ids,
-                   int(d["n"]))  # fmt: skip
+                   {m: np.array(s, np.float64) for m, s in d["s"].items()},
+                   {m: int(c) for m, c in d["c"].items()}, d["lm"], d["lt"],
+                   bytes.fromhex(d["ids"]), int(d["n"]))  # fmt: skip
+
+    def to_bytes(self) -> bytes:
+        """The state but `rated` and `liked` in a compact binary form (what the Redis store
+        keeps): the head's length (uint32), the head (JSON: the scalars, the genre vocabulary,
+        the window's totals and tally, the vector counts and sizes), the window's columns
+        (int64, (6, n)), the event-id fingerprints, each sum (float64); little-endian."""
+        w = self.window
+        head = {"u": self.user_id, "lm": self.latest_movie, "lt": self.latest_ts,
+                "n": self.events, "v": w.vocab, "a": w.totals, "g": w.tally, "c": self.counts,
+                "d": {m: len(s) for m, s in self.sums.items()}, "w": len(w.ts),
+                "i": len(self.event_ids)}  # fmt: skip
+        years = [_NO_YEAR if y is None else y for y in w.year]
+        columns = np.array([w.ts, w.movie, w.half, w.liked, years, w.genres], "<i8")
+        raw = json.dumps(head, separators=(",", ":")).encode()
+        return b"".join([_HEAD.pack(len(raw)), raw, columns.tobytes(), self.event_ids,
+                         *(s.astype("<f8").tobytes() for s in self.sums.values())])  # fmt: skip
+
+    @classmethod
+    def from_bytes(cls, raw: bytes, rated: list[int] | None = None,
+                   liked: list[int] | None = None) -> "UserState":  # fmt: skip
+        """The state of `to_bytes`, with `rated` and `liked` (kept as they are; default:
+        empty)."""
+        (size,) = _HEAD.unpack_from(raw)
+        offset = _HEAD.size + size
+        head = json.loads(raw[_HEAD.size : offset])
+        n = head["w"]
+        ts, movie, half, flags, years, genres = (
+            np.frombuffer(raw, "<i8", 6 * n, offset).reshape(6, n).tolist()
+        )
+        offset += 48 * n
+        ids = raw[offset : offset + head["i"]]
+        offset += head["i"]
+        sums = {}
+        for method, dim in head["d"].items():
+            sums[method] = np.frombuffer(raw, "<f8", dim, offset).astype(np.float64)
+            offset += 8 * dim
+        years = [None if y == _NO_YEAR else y for y in years]
+        window = Window(ts, movie, half, [bool(f) for f in flags], years, genres, head["v"],
+                        head["a"], head["g"])  # fmt: skip
+        return cls(head["u"], window, rated or [], liked or [], sums, head["c"], head["lm"],
+                   head["lt"], ids, head["n"])  # fmt: skip
+
+
+def fingerprint(event_id: str) -> bytes:
+    """The 8 bytes a state keeps of an event id (blake2b: the same in every process)."""
+    data = event_id.encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(data, digest_size=FINGERPRINT).digest()
+
+
+def _seen(fingerprints: bytes, key: bytes) -> bool:
+    """Whether `key` is one of `fingerprints` (a match starts at a multiple of FINGERPRINT)."""
+    at = fingerprints.find(key)
+    while at > 0 and at % FINGERPRINT:
+        at = fingerprints.find(key, at + 1)
+    return at >= 0
 
 
 def apply(state: UserState | None, event: Event, movie: MovieInfo | None,
@@ -153,10 +304,11 @@ def apply(state: UserState | None, event: Event, movie: MovieInfo | None,
     """The state after `event` (`state` None: a user without history). `movie`: the event's
     movie (None when unknown: no year, no genres); `vectors`: its item vector per embedding
     method (methods without one left out). A replayed event id returns `state` itself."""
-    if state is not None and event.id in state.event_ids:
+    key = fingerprint(event.id)
+    if state is not None and _seen(state.event_ids, key):
         return state
     out = UserState(event.user_id) if state is None else state.copy()
-    _apply(out, set(out.rated), event, movie, vectors, threshold)
+    _apply(out, set(out.rated), key, event, movie, vectors, threshold)
     return out
 
 
@@ -165,20 +317,18 @@ def apply_many(state: UserState | None, user_id: int,
                threshold: float) -> UserState:  # fmt: skip
     """`apply` of each item in turn (one copy of the state, not one per event)."""
     out = UserState(user_id) if state is None else state.copy()
-    seen, rated = set(out.event_ids), set(out.rated)
+    rated = set(out.rated)
     for event, movie, vectors in items:
-        if event.id not in seen:
-            _apply(out, rated, event, movie, vectors, threshold)
-            seen.add(event.id)
+        key = fingerprint(event.id)
+        if not _seen(out.event_ids, key):
+            _apply(out, rated, key, event, movie, vectors, threshold)
     return out
 
 
-def _apply(s: UserState, rated: set[int], e: Event, movie: MovieInfo | None,
+def _apply(s: UserState, rated: set[int], key: bytes, e: Event, movie: MovieInfo | None,
            vectors: Mapping[str, np.ndarray], threshold: float) -> None:  # fmt: skip
-    """Fold `e` into `s` in place."""
-    s.event_ids.append(e.id)
-    if len(s.event_ids) > MAX_EVENT_IDS:
-        del s.event_ids[: len(s.event_ids) - MAX_EVENT_IDS]
+    """Fold `e` (its id's fingerprint: `key`) into `s` in place."""
+    s.event_ids = (s.event_ids + key)[-FINGERPRINT * MAX_EVENT_IDS :]
     s.events += 1
     rate(s, rated, e.movie_id, e.rating, e.timestamp, movie, vectors, threshold)
 
@@ -191,19 +341,11 @@ def rate(s: UserState, rated: set[int], movie_id: int, rating: float | None, ts:
     s.latest_movie, s.latest_ts = movie_id, ts
     if rating is None:
         return
-    half = round(rating * 2)
     liked = rating >= threshold
-    info = movie or MovieInfo((), None)
     again = movie_id in rated  # a re-rating (only then can the movie be in window or liked)
     if again:
-        for i, entry in enumerate(s.window):
-            if entry[1] == movie_id:
-                del s.window[i]
-                break
-    genres = tuple(sorted(set(info.genres)))
-    insort(s.window, (ts, movie_id, half, liked, info.release_year, genres))
-    if len(s.window) > HISTORY:
-        del s.window[0]
+        s.window.remove(movie_id)
+    s.window.insert(ts, movie_id, round(rating * 2), liked, movie or NO_INFO)
     if not again:
         s.rated.append(movie_id)
         rated.add(movie_id)
@@ -217,7 +359,7 @@ def rate(s: UserState, rated: set[int], movie_id: int, rating: float | None, ts:
         total = s.sums.get(method)
         if total is None:
             total = s.sums[method] = np.zeros(len(vector), np.float64)
-        total += sign * np.asarray(vector, np.float64)
+        (np.add if sign > 0 else np.subtract)(total, vector, out=total)
         s.counts[method] = s.counts.get(method, 0) + sign
 
 
@@ -250,29 +392,18 @@ def _mean_std(n: int, total: int, squares: int, scale: float) -> tuple[float | N
 
 def features(state: UserState) -> dict[str, Any]:
     """The online user-feature row (`FEATURE_COLUMNS`, as `OnlineStore.user_features` has it)."""
-    window = state.window
-    n_years = years = years_sq = halves = halves_sq = 0
-    counts: dict[str, int] = {}
-    positive: list[int] = []
-    for _, movie_id, half, liked, year, names in reversed(window):
-        halves += half
-        halves_sq += half * half
-        if year is not None:
-            n_years += 1
-            years += year
-            years_sq += year * year
-        if liked:
-            positive.append(movie_id)
-            for genre in names:
-                counts[genre] = counts.get(genre, 0) + 1
+    w = state.window
+    halves, halves_sq, n_years, years, years_sq = w.totals
     avg_year, std_year = _mean_std(n_years, years, years_sq, 1.0)
-    avg, std = _mean_std(len(window), halves, halves_sq, 2.0)
-    genres = sorted(counts, key=lambda g: (-counts[g], g))[:GENRE_SLOTS]
+    avg, std = _mean_std(len(w.half), halves, halves_sq, 2.0)
+    positive = list(islice(compress(reversed(w.movie), reversed(w.liked)), MOVIE_SLOTS))
+    counted = sorted((-n, g) for g, n in zip(w.vocab, w.tally, strict=True) if n)
+    genres = [g for _, g in counted[:GENRE_SLOTS]]
     row: dict[str, Any] = {"userId": state.user_id}
     for i in range(MOVIE_SLOTS):
         row[f"userRatedMovie{i + 1}"] = positive[i] if i < len(positive) else None
     row |= {
-        "userRatingCount": len(window),
+        "userRatingCount": len(w.half),
         "userAvgReleaseYear": avg_year,
         "userReleaseYearStddev": std_year,
         "userAvgRating": avg,
