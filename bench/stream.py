@@ -2,7 +2,7 @@
 memory store and into Redis, from a file log and from a Redis Stream, and the Flink job; then the
 end-to-end freshness through `sparrow serve` on both stores.
 
-    .venv/bin/python bench/stream.py [--events 50000] [--batch 500] [--redis-url URL]
+    .venv/bin/python bench/stream.py [--events 50000] [--batch 1000] [--redis-url URL]
         [--freshness-trials 200]
 
 Writes bench/results/stream.json and prints a table.
@@ -141,7 +141,7 @@ def delete_keys(client: "redis.Redis", prefix: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=50_000)
-    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument(
         "--freshness-trials", type=int, default=200, help="ratings timed through the service"

@@ -334,10 +334,11 @@ def _apply(s: UserState, rated: set[int], key: bytes, e: Event, movie: MovieInfo
 
 
 def rate(s: UserState, rated: set[int], movie_id: int, rating: float | None, ts: int,
-         movie: MovieInfo | None, vectors: Mapping[str, np.ndarray],
-         threshold: float) -> None:  # fmt: skip
+         movie: MovieInfo | None, vectors: Mapping[str, np.ndarray], threshold: float,
+         window: bool = True) -> None:  # fmt: skip
     """Fold a click/view (`rating` None) or a rating into `s` in place (no event id); `rated`
-    is the set of `s.rated`, kept up to date (membership in O(1))."""
+    is the set of `s.rated`, kept up to date (membership in O(1)). Not `window`: a rating the
+    window would not keep (the caller knows), left out of it."""
     s.latest_movie, s.latest_ts = movie_id, ts
     if rating is None:
         return
@@ -345,7 +346,8 @@ def rate(s: UserState, rated: set[int], movie_id: int, rating: float | None, ts:
     again = movie_id in rated  # a re-rating (only then can the movie be in window or liked)
     if again:
         s.window.remove(movie_id)
-    s.window.insert(ts, movie_id, round(rating * 2), liked, movie or NO_INFO)
+    if window:
+        s.window.insert(ts, movie_id, round(rating * 2), liked, movie or NO_INFO)
     if not again:
         s.rated.append(movie_id)
         rated.add(movie_id)
@@ -368,10 +370,15 @@ def initial_state(user_id: int, ratings: Iterable[tuple[int, float, int]],
                   vectors_of: Callable[[int], Mapping[str, np.ndarray]],
                   threshold: float) -> UserState:  # fmt: skip
     """The state of a user's catalogue ratings ((movie, score, ts), oldest first, as the online
-    store's `user()` gives them): features, liked, rated and vectors equal the snapshot's."""
+    store's `user()` gives them): features, liked, rated and vectors equal the snapshot's.
+    Only the ratings that end in the window (the last `HISTORY` by time) go through it."""
+    ratings = list(ratings)
+    kept = sorted(range(len(ratings)), key=lambda i: (ratings[i][2], ratings[i][0]))[-HISTORY:]
+    window = set(kept)
     s, rated = UserState(user_id), set[int]()
-    for movie_id, score, ts in ratings:
-        rate(s, rated, movie_id, score, ts, movie_of(movie_id), vectors_of(movie_id), threshold)
+    for i, (movie_id, score, ts) in enumerate(ratings):
+        rate(s, rated, movie_id, score, ts, movie_of(movie_id), vectors_of(movie_id), threshold,
+             i in window)  # fmt: skip
     return s
 
 
