@@ -69,19 +69,32 @@ def by_cosine(space: Space, query: np.ndarray | None, ids: np.ndarray) -> Ranked
 
 
 @dataclass(frozen=True)
+class Catalogue:
+    """Every movie's online features of a store version, read once: the popularity fallback
+    and each model's encoded movies derive from it (a request then reads none)."""
+
+    version: str
+    ids: list[int]  # by popularity
+    features: pa.Table  # `OnlineStore.movie_features` of `ids`
+
+    @classmethod
+    def read(cls, store: OnlineStore) -> "Catalogue":
+        ids = store.top_movies(None, "popularity", MAX_ID)  # the whole catalogue
+        return cls(store.version(), ids, store.movie_features(ids))
+
+
+@dataclass(frozen=True)
 class Popularity:
-    """Every movie's rating count of a store version, read once (the last fallback ranks by
-    it; a request then reads nothing)."""
+    """Every movie's rating count (the last fallback ranks by it)."""
 
     version: str
     counts: dict[int, float]
 
     @classmethod
-    def read(cls, store: OnlineStore) -> "Popularity":
-        ids = store.top_movies(None, "popularity", MAX_ID)  # the whole catalogue
-        counts = store.movie_features(ids)["movieRatingCount"]
-        values = pc.fill_null(counts, 0).to_numpy().astype(np.float64).tolist()
-        return cls(store.version(), dict(zip(ids, values, strict=True)))
+    def of(cls, catalogue: Catalogue) -> "Popularity":
+        counts = pc.fill_null(catalogue.features["movieRatingCount"], 0)
+        values = counts.to_numpy().astype(np.float64).tolist()
+        return cls(catalogue.version, dict(zip(catalogue.ids, values, strict=True)))
 
     def rank(self, ids: np.ndarray) -> Ranked:
         """Candidates by rating count (0 when unknown)."""
@@ -107,13 +120,11 @@ class MovieInputs:
     inputs: dict[str, np.ndarray]
 
     @classmethod
-    def encode(cls, model: OnnxModel, store: OnlineStore) -> "MovieInputs":
-        ids = store.top_movies(None, "popularity", MAX_ID)  # the whole catalogue
-        features = store.movie_features(ids)
+    def encode(cls, model: OnnxModel, catalogue: Catalogue, store: OnlineStore) -> "MovieInputs":
         nobody = UserContext(0, np.zeros(0, np.int64), np.zeros(0, np.int64),
                              store.user_features(0), None)  # fmt: skip
-        inputs = model.encoders.encode(model_rows(features, nobody))
-        return cls(store.version(), {m: i for i, m in enumerate(ids)}, inputs)
+        inputs = model.encoders.encode(model_rows(catalogue.features, nobody))
+        return cls(catalogue.version, {m: i for i, m in enumerate(catalogue.ids)}, inputs)
 
     def take(self, ids: np.ndarray) -> dict[str, np.ndarray] | None:
         """The inputs of `ids`; None when one is not in the catalogue."""
@@ -141,6 +152,7 @@ class Ranker:
         self._lock = threading.Lock()
         self._movies: dict[str, MovieInputs] = {}
         self._popularity: Popularity | None = None
+        self._catalogue: Catalogue | None = None
 
     @staticmethod
     def resolve(name: str) -> str:
@@ -166,7 +178,7 @@ class Ranker:
         try:
             popularity = self._popularity
             if popularity is None or popularity.version != store.version():
-                popularity = self._popularity = Popularity.read(store)
+                popularity = self._popularity = Popularity.of(self.catalogue(store))
         except Exception as exc:
             failure("popularity_failed", exc)
             return Ranked(ids, np.zeros(len(ids)), "recall")
@@ -176,8 +188,15 @@ class Ranker:
         """Model `name`'s encoded movies of the store's version (encoded on first use)."""
         found = self._movies.get(name)
         if found is None or found.version != store.version():
-            with self._lock:
-                found = self._movies[name] = MovieInputs.encode(self.models[name], store)
+            catalogue = self.catalogue(store)
+            found = self._movies[name] = MovieInputs.encode(self.models[name], catalogue, store)
+        return found
+
+    def catalogue(self, store: OnlineStore) -> Catalogue:
+        """The store version's catalogue (read on first use)."""
+        found = self._catalogue
+        if found is None or found.version != store.version():
+            found = self._catalogue = Catalogue.read(store)
         return found
 
     def _submit(
