@@ -21,6 +21,7 @@ from sparrow.serving.observe import Metrics
 from sparrow.serving.rank import Ranker, model_rows
 from sparrow.serving.recall import UserContext, for_user
 from sparrow.serving.state import load_models, load_spaces
+from sparrow.serving.vectors import Space
 from sparrow.store.memory_store import MemoryStore
 from sparrow.store.push import push
 
@@ -396,3 +397,10 @@ def test_redis_outage_serves_the_memory_copy(serving_build: Path, tmp_path: Path
             assert any("redis down: serving the memory copy" in n for n in health["degraded"])
             assert metric(client, "sparrow_store_errors_total") >= 1
             assert metric(client, "sparrow_store_degraded") == 1
+
+
+def test_neighbours_drop_the_padding() -> None:
+    """Fewer items than asked for: each query's neighbours are the other items, best first."""
+    space = Space.build("test", np.array([30, 10, 20]), np.array([[1, 0], [1, 0.1], [0, 1]]))
+    found = space.neighbours(space.unit, 5, exclude=space.ids)
+    assert [row.tolist() for row in found] == [[30, 20], [10, 30], [10, 20]]

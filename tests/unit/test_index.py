@@ -71,6 +71,9 @@ def test_exact_batches_and_ties_are_deterministic() -> None:
     np.testing.assert_allclose(scores, np.take_along_axis(brute, expected, axis=1), rtol=1e-5)
     tied = build_index("exact", [7, 5, 9], np.ones((3, 2)))
     assert tied.search(np.ones((1, 2)), 3)[0].tolist() == [[7, 5, 9]]  # ties: stored order
+    assert tied.search(np.ones((1, 2)), 2)[0].tolist() == [[7, 5]]  # also where k cuts them
+    many = build_index("exact", np.arange(50), np.ones((50, 2)))
+    assert (many.search(np.ones((20, 2)), 3)[0] == [0, 1, 2]).all()
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """Every registered ranking model (but DIN/DIEN, tested on their own): shapes, learning a known
 signal, ONNX parity with a dynamic batch; the two-tower export, Wide&Deep's padded crosses,
-DeepFM's shared embeddings, the registry's errors.
+DeepFM's shared embeddings, the pooling and FM against their definitions, the registry's
+errors.
 """
 
 from pathlib import Path
@@ -16,7 +17,7 @@ from torch import nn
 
 from sparrow.errors import ConfigError
 from sparrow.models.deepfm import DeepFM
-from sparrow.models.layers import Fields, LinearTerm
+from sparrow.models.layers import Fields, LinearTerm, masked_mean
 from sparrow.models.neural_cf import TwoTower
 from sparrow.models.registry import BASELINES, MODELS, NEURAL, create, make_config, model_names
 from sparrow.models.spec import INPUTS, NUMERIC
@@ -181,6 +182,20 @@ def test_deepfm_fm_and_deep_parts_share_one_embedding_set() -> None:
         part.sum().backward(retain_graph=True)
         assert tables.movie.weight.grad is not None
         assert tables.movie.weight.grad.abs().sum() > 0
+
+
+def test_pooling_and_fm_equal_their_definitions() -> None:
+    torch.manual_seed(3)
+    x = torch.randn(6, 4, 3, dtype=torch.float64)  # (B, K, D)
+    ids = torch.tensor([[1, 2, 0, 0], [0, 0, 0, 0], [5, 6, 7, 8], [0, 3, 0, 4], [9, 0, 0, 0],
+                        [1, 1, 1, 0]])  # fmt: skip
+    pooled = masked_mean(x, ids)
+    for row in range(len(ids)):
+        kept = x[row][ids[row] != 0]
+        expected = kept.mean(0) if len(kept) else torch.zeros(3, dtype=x.dtype)
+        torch.testing.assert_close(pooled[row], expected)
+    pairs = sum((x[:, i] * x[:, j]).sum(1) for i in range(4) for j in range(i + 1, 4))
+    torch.testing.assert_close(DeepFM.fm(x), pairs)
 
 
 def test_registry_names_every_model_and_rejects_unknown_names_and_options() -> None:

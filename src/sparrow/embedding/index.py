@@ -49,14 +49,16 @@ def _prepare(vectors: Any, metric: str, what: str, dim: int | None = None) -> Fl
 
 def _top_k(scores: Floats, m: int) -> tuple[Ids, Floats]:
     """Columns of the m best scores per row, best first (ties: lower column first)."""
-    if m < scores.shape[1]:
-        part = np.argpartition(-scores, m - 1, axis=1)[:, :m]  # (B, m) unordered
-    else:
-        part = np.broadcast_to(np.arange(scores.shape[1]), scores.shape)
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -part_scores))  # score desc, then column asc
-    cols = np.take_along_axis(part, order, axis=1).astype(np.int64)
-    return cols, np.take_along_axis(part_scores, order, axis=1)
+    cols = np.empty((len(scores), m), dtype=np.int64)
+    best = np.empty((len(scores), m), dtype=np.float32)
+    kth = scores.shape[1] - m
+    for row, row_cols, row_best in zip(scores, cols, best, strict=True):
+        # the columns scoring at least the m-th best, in column order, then stably by score
+        top = np.flatnonzero(row >= np.partition(row, kth)[kth])
+        top_scores = row[top]
+        order = np.argsort(-top_scores, kind="stable")[:m]
+        row_cols[:], row_best[:] = top[order], top_scores[order]
+    return cols, best
 
 
 class ItemIndex(ABC):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from sparrow.models.layers import MLP, Fields, LinearTerm
+from sparrow.models.layers import MLP, Fields, LinearTerm, sum_fields
 from sparrow.models.spec import FeatureSpec
 
 
@@ -53,8 +53,8 @@ class DeepFM(nn.Module):
     @staticmethod
     def fm(x: torch.Tensor) -> torch.Tensor:
         """Σ_{i<j} <x_i, x_j> over the fields of x (B, F, D), as ½((Σx)² - Σx²): (B,)."""
-        total = x.sum(1)  # (B, D)
-        return 0.5 * (total * total - (x * x).sum(1)).sum(1)
+        total = sum_fields(x)  # (B, D)
+        return 0.5 * ((total * total).sum(1) - (x * x).flatten(1).sum(1))
 
     def forward(
         self,

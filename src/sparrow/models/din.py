@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from sparrow.models.layers import MLP, Embeddings, masked_mean
+from sparrow.models.layers import MLP, Embeddings, masked_mean, sum_fields
 from sparrow.models.spec import MOVIE_NUMERIC, PAD, USER_NUMERIC, FeatureSpec
 
 
@@ -76,7 +76,7 @@ class DIN(nn.Module):
         behaviours = self.embeddings.movie(history)  # (B, L, D)
         mask = (history != PAD).to(behaviours.dtype)  # (B, L)
         weights = self.attention(candidate, behaviours) * mask  # (B, L)
-        interest: torch.Tensor = (weights.unsqueeze(-1) * behaviours).sum(1)  # (B, D)
+        interest: torch.Tensor = sum_fields(weights.unsqueeze(-1) * behaviours)  # (B, D)
         return interest
 
     def forward(

@@ -45,14 +45,28 @@ def table(rows: int, dim: int) -> nn.Embedding:
     return embedding
 
 
+def sum_fields(x: torch.Tensor) -> torch.Tensor:
+    """Σ over the middle dimension of (B, K, D) `x`: (B, D).
+
+    Exported to ONNX as a matrix product with K stacked identities: ONNX Runtime's ReduceSum
+    over a middle axis costs about 0.15 µs per row whatever K and D (0.1 ms for 800
+    candidates, each time; the DeepFM graph had 13), a MatMul a third of that. PyTorch's own
+    sum is the faster one in training.
+    """
+    if not torch.onnx.is_in_onnx_export():
+        return x.sum(1)
+    _, k, d = x.shape
+    return x.flatten(1) @ torch.eye(d, dtype=x.dtype, device=x.device).repeat(k, 1)
+
+
 def masked_mean(vectors: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     """Mean of (B, L, D) `vectors` over the positions whose `ids` (B, L) are not padding: (B, D).
 
     A row of padding only gives zeros. (nn.EmbeddingBag would do this, but it exports to ONNX as
     a slow loop; this is plain arithmetic.)
     """
-    mask = (ids != PAD).unsqueeze(-1).to(vectors.dtype)  # (B, L, 1)
-    return (vectors * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+    mask = (ids != PAD).to(vectors.dtype)  # (B, L)
+    return sum_fields(vectors * mask.unsqueeze(-1)) / mask.sum(1, keepdim=True).clamp(min=1.0)
 
 
 class Fields(nn.Module):
@@ -110,4 +124,4 @@ class LinearTerm(nn.Module):
     ) -> torch.Tensor:
         ids: torch.Tensor = self.fields(movie_id, user_id, movie_genres, user_genres, history)
         linear: torch.Tensor = self.numeric(numeric)  # (B, 1)
-        return ids.sum((1, 2)) + linear.squeeze(-1)  # (B,): ids is (B, 5, 1)
+        return ids.flatten(1).sum(1) + linear.squeeze(-1)  # (B,): ids is (B, 5, 1)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from sparrow.errors import ConfigError
-from sparrow.models.layers import MLP, Fields
+from sparrow.models.layers import MLP, Fields, sum_fields
 from sparrow.models.spec import FeatureSpec
 
 
@@ -65,7 +65,7 @@ class PNN(nn.Module):
         if self.config.product == "inner":
             p = (z @ z.transpose(1, 2)).flatten(1)[:, self.pairs]  # (B, P)
         else:
-            total = z.sum(1)  # (B, D)
+            total = sum_fields(z)  # (B, D)
             p = (total.unsqueeze(2) * total.unsqueeze(1)).flatten(1)  # (B, D * D)
         logit: torch.Tensor = self.mlp(torch.cat([z.flatten(1), p], dim=1))  # (B, 1)
         return logit.squeeze(-1)  # (B,)

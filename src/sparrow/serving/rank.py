@@ -116,23 +116,24 @@ class MovieInputs:
     then encodes only its user's row)."""
 
     version: str
-    rows: dict[int, int]  # movie id -> row of `inputs`
-    inputs: dict[str, np.ndarray]
+    ids: np.ndarray  # (M,) int64 movie ids, sorted
+    inputs: dict[str, np.ndarray]  # rows in the order of `ids`
 
     @classmethod
     def encode(cls, model: OnnxModel, catalogue: Catalogue, store: OnlineStore) -> "MovieInputs":
         nobody = UserContext(0, np.zeros(0, np.int64), np.zeros(0, np.int64),
                              store.user_features(0), None)  # fmt: skip
         inputs = model.encoders.encode(model_rows(catalogue.features, nobody))
-        return cls(catalogue.version, {m: i for i, m in enumerate(catalogue.ids)}, inputs)
+        ids = np.asarray(catalogue.ids, np.int64)
+        order = np.argsort(ids)
+        return cls(catalogue.version, ids[order], {k: v[order] for k, v in inputs.items()})
 
     def take(self, ids: np.ndarray) -> dict[str, np.ndarray] | None:
         """The inputs of `ids`; None when one is not in the catalogue."""
-        rows = [self.rows.get(i) for i in ids.tolist()]
-        if None in rows:
+        rows = np.searchsorted(self.ids, ids).clip(max=len(self.ids) - 1)
+        if not np.array_equal(self.ids[rows], ids):
             return None
-        index = np.asarray(rows, np.int64)
-        return {name: value[index] for name, value in self.inputs.items()}
+        return {name: value[rows] for name, value in self.inputs.items()}
 
 
 class OverloadedError(Exception):

@@ -14,6 +14,7 @@ from the channels embedding, genre and cooccurrence. Items name their channels i
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import filterfalse, islice
 
 import numpy as np
 import pyarrow as pa
@@ -47,19 +48,15 @@ class Candidates:
     def add(self, channel: str, ids: Iterable[int], size: int | None = None) -> None:
         """Add the first `size` ids found by `channel` that are not excluded (past `limit`,
         known ids still gain the channel)."""
-        taken = 0
-        for movie_id in ids.tolist() if isinstance(ids, np.ndarray) else ids:
-            if movie_id in self.exclude:
-                continue
-            if size is not None and taken >= size:
-                return
-            taken += 1
-            found = self.channels.get(movie_id)
-            if found is not None:
-                if channel not in found:
-                    found.append(channel)
-            elif self.limit is None or len(self.channels) < self.limit:
-                self.channels[movie_id] = [channel]
+        channels, limit = self.channels, self.limit
+        ids = ids.tolist() if isinstance(ids, np.ndarray) else ids
+        for movie_id in islice(filterfalse(self.exclude.__contains__, ids), size):
+            found = channels.get(movie_id)
+            if found is None:
+                if limit is None or len(channels) < limit:
+                    channels[movie_id] = [channel]
+            elif channel not in found:
+                found.append(channel)
 
     @property
     def ids(self) -> np.ndarray:
@@ -84,8 +81,7 @@ class UserContext:
     @property
     def genres(self) -> list[str]:
         """The user's favourite genres (userGenre1..3), best first."""
-        row = self.features.select(list(USER_GENRES)).to_pylist()[0]
-        return [g for g in row.values() if g]
+        return [g for name in USER_GENRES if (g := self.features.column(name)[0].as_py())]
 
     @classmethod
     def load(cls, store: OnlineStore, space: Space | None, user_id: int) -> "UserContext":

@@ -65,4 +65,5 @@ class Space:
         if k < 1 or len(queries) == 0:
             return [np.zeros(0, np.int64) for _ in range(len(queries))]
         found, _ = self.index.search(np.asarray(queries, np.float32), k, exclude=exclude)
-        return [row[row >= 0] for row in found]
+        kept = np.count_nonzero(found >= 0, axis=1).tolist()  # padding (-1) comes last
+        return [row[:n] for row, n in zip(found, kept, strict=True)]
