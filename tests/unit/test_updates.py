@@ -135,13 +135,10 @@ def test_event_ids_are_bounded() -> None:
 
 
 @pytest.mark.parametrize("n", [0, 1, 3, HISTORY + 20])
-def test_json_and_bytes_round_trips(n: int) -> None:
+def test_bytes_round_trips(n: int) -> None:
     events = [ev(i, 1 + i % 3, 0.5 + i % 10 / 2, 10 + i) for i in range(n)]
     s = run([ev(-1, 2, None, 5, "view"), *events])
-    d = json.loads(json.dumps(s.to_dict()))
-    assert UserState.from_dict(d).to_dict() == s.to_dict()
-    bare = s.to_dict(lists=False)
-    assert "r" not in bare and UserState.from_dict(bare, s.rated, s.liked).to_dict() == s.to_dict()
+    assert json.loads(json.dumps(s.to_dict())) == s.to_dict()
     back = UserState.from_bytes(s.to_bytes(), s.rated, s.liked)
     assert back.to_dict() == s.to_dict() and features(back) == features(s)
     assert [a.tobytes() for a in back.sums.values()] == [a.tobytes() for a in s.sums.values()]

@@ -217,31 +217,16 @@ class UserState:
                          self.latest_movie, self.latest_ts, self.event_ids,
                          self.events)  # fmt: skip
 
-    def to_dict(self, lists: bool = True) -> dict[str, Any]:
-        """A JSON-able form; without `lists`, `rated` and `liked` are left out (a store that
-        keeps them elsewhere passes them back to `from_dict`)."""
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able form of the whole state (two states are equal when these are)."""
         w = self.window
-        out: dict[str, Any] = {
+        return {
             "u": self.user_id, "t": list(w.ts), "m": list(w.movie), "h": list(w.half),
             "k": list(w.liked), "y": list(w.year), "g": list(w.genres), "v": list(w.vocab),
             "s": {m: s.tolist() for m, s in self.sums.items()}, "c": dict(self.counts),
             "lm": self.latest_movie, "lt": self.latest_ts, "ids": self.event_ids.hex(),
-            "n": self.events,
+            "n": self.events, "r": list(self.rated), "l": list(self.liked),
         }  # fmt: skip
-        if lists:
-            out |= {"r": list(self.rated), "l": list(self.liked)}
-        return out
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any], rated: list[int] | None = None,
-                  liked: list[int] | None = None) -> "UserState":  # fmt: skip
-        window = Window(list(d["t"]), list(d["m"]), list(d["h"]), list(d["k"]), list(d["y"]),
-                        list(d["g"]), list(d["v"])).recount()  # fmt: skip
-        return cls(int(d["u"]), window, list(d["r"] if rated is None else rated),
-                   list(d["l"] if liked is None else liked),
-                   {m: np.array(s, np.float64) for m, s in d["s"].items()},
-                   {m: int(c) for m, c in d["c"].items()}, d["lm"], d["lt"],
-                   bytes.fromhex(d["ids"]), int(d["n"]))  # fmt: skip
 
     def to_bytes(self) -> bytes:
         """The state but `rated` and `liked` in a compact binary form (what the Redis store
