@@ -2,15 +2,18 @@
 
     python bench/serve.py                      # both stores, 3 repeats: ~10 minutes
     python bench/serve.py --skip-redis --repeats 1 --duration 5 --seconds 10 --sweep 50,100
+    python bench/serve.py --redis-cache-users 0  # Redis without the service's profile cache
+    python bench/serve.py --busy 1               # while another process keeps a core busy
 
 Builds ml-latest-small with item2vec and DeepFM (defaults; cached in <cache>/build-small-serve),
 serves it from the memory store and, at the same time, from a throw-away redis-server filled by
 `push`. Per repeat, one store after the other (both see the same neighbours on a shared
-machine), each run once the cores are quiet: wrk on /healthz, /getmovie, /getsimilarmovie and
-/getrecforyou?model=deepfm (ids rotate over every movie and user); an open loop (request i
-leaves at start + i / rate, latency counted from then) at --rate on /getrecforyou with deepfm
-answers, fallbacks, candidates and server time; the open loop at rising --sweep rates until
-p90 > 50 ms or > 1 % fallbacks. Prints medians and the issue's targets.
+machine; the order alternates), each run once the cores are quiet: wrk on /healthz, /getmovie,
+/getsimilarmovie and /getrecforyou?model=deepfm (ids rotate over every movie and user); an open
+loop (request i leaves at start + i / rate, latency counted from then) at --rate on
+/getrecforyou with deepfm answers, fallbacks, candidates, profiles from the cache and server
+time; the open loop at rising --sweep rates until p90 > 50 ms or > 1 % fallbacks. Prints
+medians and the issue's targets.
 """
 
 import argparse
@@ -49,7 +52,8 @@ SWEPT = ("slo", "keeps_up")  # highest rates with the issue's figures; keeping u
 ENDPOINTS = ("/healthz", "/getmovie", "/getsimilarmovie", REC)
 WRK_COLUMNS = "rps:,.0f p50:.2f p90:.2f p99:.2f errors:.0f fallbacks:.0f"
 FIXED_COLUMNS = ("requests:.0f p50:.2f p90:.2f p99:.2f max:.2f deepfm:.0f fallbacks:.0f "
-                 "candidates:.0f server_p50:.2f server_p99:.2f")  # fmt: skip
+                 "candidates:.0f cached:.0f server_p50:.2f server_p99:.2f "
+                 "user_p99:.2f")  # fmt: skip
 REDIS = ["redis-server", "--port", "{port}", "--bind", "127.0.0.1", "--save", "", "--appendonly",
          "no", "--dir"]  # fmt: skip
 console = Console(width=max(120, shutil.get_terminal_size().columns))
@@ -85,14 +89,19 @@ def request_paths(build: Path) -> dict[str, list[str]]:
 
 
 @contextlib.contextmanager
-def started(command: list[str], log: Path, ready: Callable[[int], object]) -> Iterator[int]:
-    """Run `command` ("{port}": a free port) until `ready(port)` works; yield the port; stop it."""
+def started(
+    command: list[str], log: Path, ready: Callable[[int], object], env: dict[str, str] | None = None
+) -> Iterator[int]:
+    """Run `command` ("{port}": a free port; `env` added to the environment) until
+    `ready(port)` works; yield the port; stop it."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port, deadline = int(s.getsockname()[1]), time.monotonic() + 120
     with log.open("wb") as out:
         argv = [c.replace("{port}", str(port)) for c in command]
-        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, env=os.environ | (env or {})
+        )
     try:
         while True:
             with contextlib.suppress(httpx.HTTPError, redis.RedisError):
@@ -136,10 +145,20 @@ def wrk(url: str, paths: list[str], seconds: int, connections: int, tmp: Path) -
             "errors": float(sum(map(int, errors)))}  # fmt: skip
 
 
-def fallbacks(url: str) -> float:
-    """sparrow_ranking_fallbacks_total, every reason (of the worker that answers /metrics)."""
+def counted(url: str, name: str, labels: str = ".*") -> float:
+    """A counter's total over the label sets matching `labels` (of the worker answering)."""
     text = httpx.get(f"{url}/metrics", timeout=10).text
-    return sum(map(float, re.findall(r"^sparrow_ranking_fallbacks_total\{.*\} (\S+)$", text, re.M)))
+    return sum(map(float, re.findall(rf"^{name}_total\{{{labels}\}} (\S+)$", text, re.M)))
+
+
+def fallbacks(url: str) -> float:
+    """sparrow_ranking_fallbacks_total, every reason."""
+    return counted(url, "sparrow_ranking_fallbacks")
+
+
+def cache_hits(url: str) -> float:
+    """sparrow_profile_cache_total{result="hit"} (0 on the memory store)."""
+    return counted(url, "sparrow_profile_cache", 'result="hit"')
 
 
 async def paced(url: str, paths: list[str], rate: float, seconds: float) -> list[Any]:
@@ -169,27 +188,34 @@ async def paced(url: str, paths: list[str], rate: float, seconds: float) -> list
     return [latency, ranking]
 
 
-def fixed_rate(url: str, paths: list[str], rate: float, secs: float, log: Path) -> dict[str, Any]:
-    """One open-loop run: latency percentiles, deepfm answers, fallbacks, candidates, server ms."""
-    busy, before, offset = quiet(), fallbacks(url), log.stat().st_size
+def fixed_rate(
+    url: str, paths: list[str], rate: float, secs: float, log: Path, limit: float
+) -> dict[str, Any]:
+    """One open-loop run once the cores are at most `limit` busy: latency percentiles, deepfm
+    answers, fallbacks, candidates, server ms (all, and reading the user's profile)."""
+    busy, before, hits, offset = quiet(limit), fallbacks(url), cache_hits(url), log.stat().st_size
     latency, ranking = asyncio.run(paced(url, paths, rate, secs))
-    logged = re.findall(rb"recforyou .*?candidates=(\d+) ms=([\d.]+)", log.read_bytes()[offset:])
-    server = np.array(logged, dtype=float).reshape(-1, 2)
+    logged = re.findall(rb"recforyou .*?candidates=(\d+) ms=([\d.]+) user_ms=([\d.]+)",
+                        log.read_bytes()[offset:])  # fmt: skip
+    server = np.array(logged, dtype=float).reshape(-1, 3)
     p50, p90, p99 = np.percentile(latency, [50, 90, 99])
     fell, total = fallbacks(url) - before, len(latency)  # fell: of the worker answering /metrics
     deepfm = sum(r == "deepfm" for r in ranking)  # answers ranked by deepfm, from the headers
     return {"rate": rate, "requests": total, "p50": p50, "p90": p90, "p99": p99,
             "max": latency.max(), "deepfm": deepfm, "busy": busy,
             "fallbacks": fell, "candidates": np.median(server[:, 0]),
+            "cached": 100 * (cache_hits(url) - hits) / total,  # % of profiles from the cache
             "slo": p50 <= SLO_P50 and p99 <= SLO_P99 and deepfm == total,  # the issue's figures
             "keeps_up": p90 <= KEEP_P90 and deepfm >= 0.99 * total,  # <= 1 % not by deepfm
             "server_p50": np.median(server[:, 1]), "server_p99": np.percentile(server[:, 1], 99),
+            "user_p99": np.percentile(server[:, 2], 99),
             "not_deepfm": sorted({r for r in ranking if r != "deepfm"})}  # fmt: skip
 
 
 def measure(urls: dict[str, str], args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     """Per store, every run, --repeats times; the stores in turn within each repeat (so both
-    see the same neighbours on a shared machine), after a warm-up; their medians."""
+    see the same neighbours on a shared machine), first one first, then the other (a drift of
+    the machine favours neither), after a warm-up; their medians."""
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {
         s: {k: [] for k in [*ENDPOINTS, "fixed", "sweep"]} for s in urls
     }
@@ -197,18 +223,20 @@ def measure(urls: dict[str, str], args: argparse.Namespace, tmp: Path) -> dict[s
         wrk(url, args.paths[REC], 2, args.connections, tmp)  # warm-up
     rec = args.paths[REC]
     for repeat in range(args.repeats):
-        for store, url in urls.items():
+        for store, url in list(urls.items())[:: 1 if repeat % 2 == 0 else -1]:
             console.log(f"  repeat {repeat + 1}/{args.repeats}: {store}")
             log = tmp / f"{store}.log"
             for name in ENDPOINTS:
-                busy, before = quiet(), fallbacks(url)
+                busy, before = quiet(args.quiet), fallbacks(url)
                 found = wrk(url, args.paths[name], args.duration, args.connections, tmp)
                 runs[store][name].append(found | {"fallbacks": fallbacks(url) - before,
                                                   "busy": busy})  # fmt: skip
-            runs[store]["fixed"].append(fixed_rate(url, rec, args.rate, args.seconds, log))
+            runs[store]["fixed"].append(
+                fixed_rate(url, rec, args.rate, args.seconds, log, args.quiet)
+            )
             steps: list[dict[str, Any]] = []
             for rate in map(float, args.sweep.split(",")):
-                steps.append(fixed_rate(url, rec, rate, args.sweep_seconds, log))
+                steps.append(fixed_rate(url, rec, rate, args.sweep_seconds, log, args.quiet))
                 if not steps[-1]["keeps_up"]:
                     break
             rates = {k: max([s["rate"] for s in steps if s[k]], default=0.0) for k in SWEPT}
@@ -279,12 +307,16 @@ def main() -> None:
     add("--repeats", type=int, default=3, help="runs of everything (medians)")
     add("--workers", type=int, default=1, help="sparrow serve --workers")
     add("--skip-redis", action="store_true", help="only the memory store")
+    add("--busy", type=int, default=0, help="CPU-bound processes spinning while measuring")
+    add("--redis-cache-users", type=int, help="the Redis service's serving.redis_cache_users "
+        "(default: its default, 10,000; 0: every profile read from Redis)")  # fmt: skip
     add("--cache", type=Path, default=CACHE, help="where data and builds are kept")
     add("--out", type=Path, default=REPO / "bench" / "results" / "serve.json")
     args = parser.parse_args()
     for tool in ["wrk"] + ([] if args.skip_redis else ["redis-server"]):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is not installed; on Debian/Ubuntu: apt-get install -y {tool}")
+    args.quiet = 0.2 + args.busy / (os.cpu_count() or 1)  # "quiet": only the spinners busy
     args.build = serving_build(args.cache)
     args.paths = request_paths(args.build)
     with (
@@ -293,18 +325,23 @@ def main() -> None:
     ):
         tmp, urls = Path(folder), {}
         for store in ["memory"] + ([] if args.skip_redis else ["redis"]):
-            extra = []
+            extra, env = [], {}
             if store == "redis":  # a throw-away redis-server, filled by push
                 ping = lambda port: redis.Redis(port=port).ping()  # noqa: E731
                 port = stack.enter_context(started([*REDIS, folder], tmp / "redis.log", ping))
                 push(args.build, f"redis://127.0.0.1:{port}/0", "sparrow", progress=False)
                 extra = ["--store", "redis", "--redis-url", f"redis://127.0.0.1:{port}/0"]
+                if args.redis_cache_users is not None:
+                    env = {"SPARROW_SERVING__REDIS_CACHE_USERS": str(args.redis_cache_users)}
             command = [SPARROW, "serve", "--build", str(args.build), "--host", "127.0.0.1",
                        "--port", "{port}", "--workers", str(args.workers), *extra]  # fmt: skip
             health = lambda port: httpx.get(f"http://127.0.0.1:{port}/healthz")  # noqa: E731
-            port = stack.enter_context(started(command, tmp / f"{store}.log", health))
+            port = stack.enter_context(started(command, tmp / f"{store}.log", health, env))
             urls[store] = f"http://127.0.0.1:{port}"
         console.log(f"serving {', '.join(urls)} with {args.workers} worker(s) each")
+        for _ in range(args.busy):  # other work on a shared machine
+            spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            stack.callback(spinner.kill)
         results = measure(urls, args, tmp)
     met = report(results, args)
     settings = {k: str(v) for k, v in vars(args).items() if k != "paths"}

@@ -95,6 +95,11 @@ class ServingSettings(BaseModel):
     store: Literal["memory", "redis"] = Field("memory", description="online store backend")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis of the redis store")
     redis_prefix: str = Field("sparrow", description="prefix of every Redis key")
+    redis_cache_users: int = Field(
+        10_000, ge=0,
+        description="users whose profile the service keeps between requests, dropped as soon as"
+        " Redis reports a change (0: read Redis on every request)",
+    )  # fmt: skip
     host: str = "0.0.0.0"
     port: int = Field(6010, ge=1, le=65535)
     workers: int = Field(1, ge=1, description="server worker processes")

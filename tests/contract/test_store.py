@@ -30,8 +30,9 @@ from sparrow.store import keys as k
 from sparrow.store import push as push_module
 from sparrow.store.base import OnlineStore
 from sparrow.store.memory_store import MemoryStore
+from sparrow.store.profile_cache import ProfileCache
 from sparrow.store.push import push, push_snapshot
-from sparrow.store.redis_store import RedisStore
+from sparrow.store.redis_store import TIMEOUT_S, RedisStore
 from sparrow.store.snapshot import Snapshot, load
 
 SORT_BYS = ("rating", "releaseYear", "popularity")
@@ -67,13 +68,17 @@ def snapshot(small_build: Path) -> Snapshot:
 
 @pytest.fixture(scope="session")
 def stores(snapshot: Snapshot, redis_url: str) -> Iterator[dict[str, OnlineStore]]:
+    """Memory, Redis, and Redis keeping profiles in a `ProfileCache` (as the service does)."""
     name = f"sparrow-test-{uuid.uuid4().hex[:12]}"
     push_snapshot(redis.Redis.from_url(redis_url), snapshot, name)
-    yield {"memory": MemoryStore(snapshot), "redis": RedisStore(redis_url, name)}
+    cache = ProfileCache(redis_url, 100, TIMEOUT_S)
+    yield {"memory": MemoryStore(snapshot), "redis": RedisStore(redis_url, name),
+           "redis+cache": RedisStore(redis_url, name, cache=cache)}  # fmt: skip
+    cache.close()
     delete_prefix(redis_url, name)
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis+cache"])
 def store(request: pytest.FixtureRequest, stores: dict[str, OnlineStore]) -> OnlineStore:
     return stores[request.param]
 
@@ -343,7 +348,7 @@ def test_cli_push_and_info(small_build: Path, redis_url: str, prefix: str) -> No
 
 @pytest.mark.parametrize("user_id", [1, 414, -1])
 def test_a_profile_is_the_user_reads_at_once(store: OnlineStore, user_id: int) -> None:
-    for method, recent in (("item2vec", 5), (None, 3), ("no-such-method", 0)):
+    for method, recent in 2 * (("item2vec", 5), (None, 3), ("no-such-method", 0)):  # 2: cached
         found = store.profile(user_id, method, recent)
         assert found.rated.tolist() == store.rated(user_id).tolist()
         assert found.recent_liked.tolist() == store.recent_liked(user_id, recent).tolist()

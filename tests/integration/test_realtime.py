@@ -101,7 +101,12 @@ def test_the_redis_service_applies_its_events(build: Path, tmp_path: Path) -> No
                 serving(build, tmp_path / "serve.log", *args, env=env) as url,
                 httpx.Client(base_url=url) as client,
             ):
-                check_loop(client)
+                check_loop(client)  # also: the user's cached profile followed the ratings
+                misses = metric(client, 'sparrow_profile_cache_total{result="miss"}')
+                for _ in range(3):
+                    recommended(client, NEW_USER)
+                assert metric(client, 'sparrow_profile_cache_total{result="hit"}') >= 2
+                assert metric(client, 'sparrow_profile_cache_total{result="miss"}') <= misses + 1
             assert not (build / "events").exists()  # the events went to the Redis Stream
         finally:
             delete_prefix(redis_url, prefix)

@@ -7,10 +7,12 @@ answered.
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 log = logging.getLogger("sparrow.serving")
 
@@ -71,10 +73,34 @@ class Metrics:
             "sparrow_stream_lag", "events not yet applied by the in-service stream", registry=r
         )
         self.events = Counter("sparrow_events", "POST /events outcomes", ["outcome"], registry=r)
+        self._profiles: Callable[[], dict[str, int]] = dict
+        self.registry.register(_Counts(
+            "sparrow_profile_cache", "user profiles answered by the service's copy (hit) or "
+            "read from Redis (miss)", "result", lambda: self._profiles(),
+        ))  # fmt: skip
         self.candidates = Histogram(
             "sparrow_recall_candidates", "candidates ranked per request",
             buckets=(0, 10, 50, 100, 200, 400, 800, 1600), registry=r,
         )  # fmt: skip
+
+    def count_profiles(self, counts: Callable[[], dict[str, int]]) -> None:
+        """Where `sparrow_profile_cache_total` reads its hit and miss counts."""
+        self._profiles = counts
+
+
+class _Counts(Collector):
+    """A counter whose values another object keeps: {label value: count}."""
+
+    def __init__(
+        self, name: str, doc: str, label: str, counts: Callable[[], dict[str, int]]
+    ) -> None:
+        self.name, self.doc, self.label, self.counts = name, doc, label, counts
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(self.name, self.doc, labels=[self.label])
+        for value, count in self.counts().items():
+            family.add_metric([value], count)
+        yield family
 
 
 class MetricsMiddleware:

@@ -19,6 +19,8 @@ from sparrow.serving.rank import Ranker
 from sparrow.serving.recall import UserContext
 from sparrow.serving.vectors import Space
 from sparrow.store.base import OnlineStore
+from sparrow.store.profile_cache import ProfileCache
+from sparrow.store.redis_store import TIMEOUT_S
 from sparrow.stream.embedded import (
     GROUP,
     Background,
@@ -47,6 +49,7 @@ class Services:
     experiments: Experiments
     metrics: Metrics
     cards: Cards
+    profiles: ProfileCache | None = None  # the Redis store's copy of recent users' profiles
     stream: Background | None = None  # the stream processor, when it runs in the service
 
     @property
@@ -64,11 +67,23 @@ class Services:
     def close(self) -> None:
         if self.stream is not None:
             self.stream.stop()
+        if self.profiles is not None:
+            self.profiles.close()
         self.ranker.close()
 
 
+def profile_cache(settings: ServingSettings, metrics: Metrics) -> ProfileCache | None:
+    """The Redis store's profile cache (None when `redis_cache_users` is 0), counted in
+    `/metrics`."""
+    if settings.store != "redis" or settings.redis_cache_users == 0:
+        return None
+    cache = ProfileCache(settings.redis_url, settings.redis_cache_users, TIMEOUT_S)
+    metrics.count_profiles(lambda: {"hit": cache.hits, "miss": cache.misses})
+    return cache
+
+
 def open_store(
-    build: Path, settings: ServingSettings, metrics: Metrics
+    build: Path, settings: ServingSettings, metrics: Metrics, profiles: ProfileCache | None
 ) -> tuple[OnlineStore, FailoverStore | None]:
     """The configured store; Redis comes with a memory copy of the build to fail over to."""
     memory = load_backend("store", "memory")
@@ -77,7 +92,7 @@ def open_store(
     redis = load_backend("store", settings.store)
 
     def connect() -> OnlineStore:
-        return cast(OnlineStore, redis(settings.redis_url, settings.redis_prefix))
+        return cast(OnlineStore, redis(settings.redis_url, settings.redis_prefix, cache=profiles))
 
     failover = FailoverStore(connect, memory.from_build(build), metrics)
     try:
@@ -139,7 +154,8 @@ def start_stream(build: Path, settings: ServingSettings, store: OnlineStore,
 def load(build: Path, settings: ServingSettings, metrics: Metrics) -> Services:
     """Load the store, indexes, models and experiments of `build` (once, at start-up)."""
     started = time.perf_counter()
-    store, failover = open_store(build, settings, metrics)
+    profiles = profile_cache(settings, metrics)
+    store, failover = open_store(build, settings, metrics, profiles)
     models, errors = load_models(build, settings.threads)
     services = Services(
         settings=settings,
@@ -151,6 +167,7 @@ def load(build: Path, settings: ServingSettings, metrics: Metrics) -> Services:
         experiments=Experiments.load(settings.experiments),
         metrics=metrics,
         cards=Cards(store),
+        profiles=profiles,
     )
     if settings.stream:
         services.stream = start_stream(build, settings, store, metrics)

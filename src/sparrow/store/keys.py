@@ -90,6 +90,13 @@ class Keys:
     def user_vector(self, method: str, user_id: int) -> str:
         return f"{self.base}:emb:{method}:user:{user_id}"
 
+    def profile_prefixes(self, methods: list[str]) -> list[str]:
+        """The prefixes of every key a profile reads (`rated`, `liked`, `user_features`,
+        `user_vector`), each ending just before the user id: what the service's profile
+        cache tracks."""
+        return [f"{self.base}:rated:", f"{self.base}:liked:", f"{self.base}:uf:",
+                *(f"{self.base}:emb:{method}:user:" for method in methods)]  # fmt: skip
+
     def state(self, user_id: int) -> str:
         """The stream processor's `UserState.to_bytes()` of the user (written by the stream
         only)."""

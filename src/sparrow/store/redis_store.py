@@ -1,6 +1,8 @@
 """The Redis online store: reads the version `sparrow store push` made active.
 
-Every method is one round trip (GET, MGET, GETRANGE or HGETALL). Socket timeouts are short, so
+Every method is one round trip (GET, MGET, GETRANGE or HGETALL), but `profile` makes none for
+a user read before, until the user changes, when given a `ProfileCache` (the service's case).
+Socket timeouts are short, so
 an outage surfaces within a fraction of a second as `redis.exceptions.ConnectionError` or
 `TimeoutError`, which propagate: the service decides how to degrade. `ping()` never raises.
 """
@@ -17,6 +19,7 @@ from sparrow.errors import DataError
 from sparrow.store import keys as k
 from sparrow.store.base import Movie, Profile, SortBy, User
 from sparrow.store.derive import ALL
+from sparrow.store.profile_cache import ProfileCache
 from sparrow.stream.updates import UserState, features, user_vector
 
 TIMEOUT_S = 0.3
@@ -31,10 +34,14 @@ def connect(url: str, timeout: float = TIMEOUT_S) -> "redis.Redis":
 
 
 class RedisStore:
-    """`OnlineStore` over the active version under `prefix` in the Redis at `url`."""
+    """`OnlineStore` over the active version under `prefix` in the Redis at `url`; with a
+    `cache` (which it does not own: its creator closes it), profiles are kept in it."""
 
-    def __init__(self, url: str, prefix: str = "sparrow", *, timeout: float = TIMEOUT_S) -> None:
-        self.url, self.prefix = url, prefix
+    def __init__(
+        self, url: str, prefix: str = "sparrow", *, timeout: float = TIMEOUT_S,
+        cache: ProfileCache | None = None,
+    ) -> None:  # fmt: skip
+        self.url, self.prefix, self.cache = url, prefix, cache
         self.client = connect(url, timeout)
         self.reload()
 
@@ -51,6 +58,8 @@ class RedisStore:
                             "run sparrow store push")  # fmt: skip
         self.keys, self.meta = keys, k.Meta.from_fields(fields)
         self._top: dict[str, np.ndarray] = {}  # top lists of this version, read once
+        if self.cache is not None:
+            self.cache.track(keys.profile_prefixes(self.meta.methods))
         return keys.version
 
     def version(self) -> str:
@@ -110,7 +119,17 @@ class RedisStore:
         return k.decode_vector(self._get(self.keys.user_vector(method, user_id)))
 
     def profile(self, user_id: int, method: str | None, recent: int) -> Profile:
-        """One MULTI/EXEC: a consistent view of the user (the stream writes it in one)."""
+        """The cache's copy, else one MULTI/EXEC: a consistent view of the user (the stream
+        writes it in one)."""
+        if self.cache is None:
+            return self._read_profile(user_id, method, recent)
+        found, epoch = self.cache.lookup(user_id, (method, recent))
+        if found is None:
+            found = self._read_profile(user_id, method, recent)
+            self.cache.keep(user_id, (method, recent), found, epoch)
+        return found
+
+    def _read_profile(self, user_id: int, method: str | None, recent: int) -> Profile:
         keys = self.keys
         pipe = self.client.pipeline(transaction=True)
         pipe.get(keys.rated(user_id))
