@@ -1,6 +1,6 @@
 """Serving throughput and latency: `sparrow serve` on the memory store and on the Redis store.
 
-    python bench/serve.py                      # both stores, 3 repeats: ~10 minutes
+    python bench/serve.py                      # both stores, 3 repeats: ~17 minutes
     python bench/serve.py --skip-redis --repeats 1 --duration 5 --seconds 10 --sweep 50,100
     python bench/serve.py --redis-cache-users 0  # Redis without the service's profile cache
     python bench/serve.py --busy 1               # while another process keeps a core busy
@@ -213,9 +213,9 @@ def fixed_rate(
 
 
 def measure(urls: dict[str, str], args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    """Per store, every run, --repeats times; the stores in turn within each repeat (so both
-    see the same neighbours on a shared machine), first one first, then the other (a drift of
-    the machine favours neither), after a warm-up; their medians."""
+    """Per store, every run, --repeats times, after a warm-up; the stores in turn within each
+    repeat, in alternating order (both see the same neighbours on a shared machine, and a
+    drift favours neither); their medians."""
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {
         s: {k: [] for k in [*ENDPOINTS, "fixed", "sweep"]} for s in urls
     }
