@@ -73,19 +73,17 @@ class Metrics:
             "sparrow_stream_lag", "events not yet applied by the in-service stream", registry=r
         )
         self.events = Counter("sparrow_events", "POST /events outcomes", ["outcome"], registry=r)
-        self._profiles: Callable[[], dict[str, int]] = dict
-        self.registry.register(_Counts(
-            "sparrow_profile_cache", "user profiles answered by the service's copy (hit) or "
-            "read from Redis (miss)", "result", lambda: self._profiles(),
-        ))  # fmt: skip
         self.candidates = Histogram(
             "sparrow_recall_candidates", "candidates ranked per request",
             buckets=(0, 10, 50, 100, 200, 400, 800, 1600), registry=r,
         )  # fmt: skip
 
     def count_profiles(self, counts: Callable[[], dict[str, int]]) -> None:
-        """Where `sparrow_profile_cache_total` reads its hit and miss counts."""
-        self._profiles = counts
+        """Export `sparrow_profile_cache_total{result}` from `counts` (a Redis service's)."""
+        self.registry.register(_Counts(
+            "sparrow_profile_cache", "user profiles answered by the service's copy (hit) or "
+            "read from Redis (miss)", "result", counts,
+        ))  # fmt: skip
 
 
 class _Counts(Collector):

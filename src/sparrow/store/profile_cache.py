@@ -142,6 +142,8 @@ class ProfileCache:
                         connection.send_command("PING")
                         connection.read_response()  # applies any push that came first
             except (redis.RedisError, OSError) as exc:
+                if stop.is_set():  # closed meanwhile: the state is close()'s, or a new listener's
+                    break
                 if tell:
                     log.warning("event=profile_cache_off error=%s detail=%r",
                                 type(exc).__name__, str(exc)[:200])  # fmt: skip
