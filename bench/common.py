@@ -31,8 +31,8 @@ from sparrow.features.pipeline import build
 settings = FeatureSettings.model_validate_json(sys.argv[3])
 start = time.perf_counter()
 manifest = build(Path(sys.argv[1]), Path(sys.argv[2]), settings, progress=False)
-print(json.dumps({"build_s": time.perf_counter() - start, "rows": manifest["rows"],
-                  "timings_s": manifest["timings_s"],
+print(json.dumps({"build_s": time.perf_counter() - start, "rows": manifest.rows,
+                  "timings_s": manifest.timings_s,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -90,8 +90,10 @@ def run_build(data: Path, out: Path, settings_json: str) -> dict[str, Any]:
     start = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(data), str(out), settings_json],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     tree = _TreeMemory(process.pid)
     done = threading.Event()
 

@@ -21,13 +21,14 @@ from rich.console import Console
 from rich.table import Table
 
 from common import CACHE, REPO, dataset
+from sparrow.artifacts.vectors import load_items
 from sparrow.config import EmbeddingSettings, FeatureSettings
+from sparrow.embedding.corpus import METHODS
 from sparrow.embedding.graph import TransitionGraph, deepwalk, node2vec
-from sparrow.embedding.index import build_index, recall_at_k
-from sparrow.embedding.pipeline import METHODS, embed_items
+from sparrow.embedding.pipeline import embed_items
 from sparrow.embedding.sequences import item_sequences, positive_history
-from sparrow.embedding.vectors import load_items
 from sparrow.features.pipeline import build
+from sparrow.index.base import build_index, recall_at_k
 
 QUERIES = 1000
 
@@ -66,8 +67,11 @@ def index_speed(build_dir: Path) -> dict[str, dict[str, float]]:
         built = time.perf_counter()
         found = np.vstack([index.search(q[None, :], 10)[0] for q in queries])
         elapsed = time.perf_counter() - built
-        report[kind] = {"build_s": built - start, "queries_per_s": len(queries) / elapsed,
-                        "recall@10": recall_at_k(found, exact)}  # fmt: skip
+        report[kind] = {
+            "build_s": built - start,
+            "queries_per_s": len(queries) / elapsed,
+            "recall@10": recall_at_k(found, exact),
+        }
     return report
 
 
@@ -82,8 +86,11 @@ def main() -> None:
     for size in args.sizes.split(","):
         build_dir = feature_build(size, args.cache)
         training = {m: embed_items(build_dir, m, settings)["timings_s"] for m in METHODS}
-        results[size] = {"training_s": training, "walks_per_s": walk_speed(build_dir, settings),
-                         "indexes": index_speed(build_dir)}  # fmt: skip
+        results[size] = {
+            "training_s": training,
+            "walks_per_s": walk_speed(build_dir, settings),
+            "indexes": index_speed(build_dir),
+        }
 
     console = Console()
     table = Table(title="embedding training (seconds: sentences + skip-gram)")
@@ -99,8 +106,13 @@ def main() -> None:
         indexes.add_column(column, justify="left" if column in ("dataset", "index") else "right")
     for size, r in results.items():
         for kind, m in r["indexes"].items():
-            indexes.add_row(size, kind, f"{m['build_s']:.3f}", f"{m['queries_per_s']:,.0f}",
-                            f"{m['recall@10']:.3f}")  # fmt: skip
+            indexes.add_row(
+                size,
+                kind,
+                f"{m['build_s']:.3f}",
+                f"{m['queries_per_s']:,.0f}",
+                f"{m['recall@10']:.3f}",
+            )
     console.print(indexes)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")

@@ -60,12 +60,19 @@ def main() -> None:
     for size, r in results.items():
         wall, ratings = float(r["wall_s_median"]), int(r["ratings"])
         table.add_row(
-            size, f"{ratings:,}", str(r["runs"]), f"{wall:.2f}", f"{r['build_s_median']:.2f}",
-            f"{r['peak_rss_mb_median']:.0f}", f"{ratings / wall:,.0f}",
-        )  # fmt: skip
+            size,
+            f"{ratings:,}",
+            str(r["runs"]),
+            f"{wall:.2f}",
+            f"{r['build_s_median']:.2f}",
+            f"{r['peak_rss_mb_median']:.0f}",
+            f"{ratings / wall:,.0f}",
+        )
     Console().print(table)
-    report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-              "results": results}  # fmt: skip
+    report = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "results": results,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")

@@ -32,14 +32,15 @@ from rich.console import Console
 from rich.table import Table
 
 from common import CACHE, REPO, dataset
+from sparrow.artifacts.encoders import Encoders
+from sparrow.artifacts.inputs import NUMERIC, PAD, FeatureSpec
+from sparrow.artifacts.layout import BuildDir
+from sparrow.artifacts.runtime import OnnxModel
 from sparrow.config import FeatureSettings, TrainingSettings
 from sparrow.evaluation.metrics import gauc, logloss, roc_auc
 from sparrow.features.pipeline import build
 from sparrow.models import registry
-from sparrow.models.runtime import OnnxModel
-from sparrow.models.spec import NUMERIC, PAD, FeatureSpec
-from sparrow.training.dataset import Samples, carve_validation, read_samples
-from sparrow.training.encoders import Encoders
+from sparrow.training.dataset import Samples, carve_validation
 from sparrow.training.pipeline import train_model
 
 PEERS = {"wide_deep": "WDL", "deepfm": "DeepFM", "pnn": "PNN", "din": "DIN", "dien": "DIEN"}
@@ -64,18 +65,25 @@ def ours(build_dir: Path, name: str, settings: TrainingSettings) -> dict[str, An
     saved = train_model(build_dir, name, settings, progress=False)
     m = saved.metrics()
     t = m["training"]
-    return {"test": m["test"], "seconds": t["seconds"], "samples_per_s": t["samples_per_s"],
-            "best_epoch": t["best_epoch"], "epochs_run": len(t["epochs"]),
-            "folder": str(saved.path)}  # fmt: skip
+    return {
+        "test": m["test"],
+        "seconds": t["seconds"],
+        "samples_per_s": t["samples_per_s"],
+        "best_epoch": t["best_epoch"],
+        "epochs_run": len(t["epochs"]),
+        "folder": str(saved.path),
+    }
 
 
 def peer_rows(
     settings: TrainingSettings, build_dir: Path
 ) -> tuple[FeatureSpec, dict[str, Samples]]:
     """Fit, validation and test rows encoded exactly as train_model encodes them."""
-    fit_rows, valid_rows = carve_validation(read_samples(build_dir, "train"), settings.validation)
+    fit_rows, valid_rows = carve_validation(
+        BuildDir(build_dir).read_samples("train"), settings.validation
+    )
     encoders = Encoders.fit(fit_rows, settings.min_count)
-    rows = {"fit": fit_rows, "valid": valid_rows, "test": read_samples(build_dir, "test")}
+    rows = {"fit": fit_rows, "valid": valid_rows, "test": BuildDir(build_dir).read_samples("test")}
     return encoders.spec(), {k: Samples.encode(v, encoders) for k, v in rows.items()}
 
 
@@ -91,9 +99,13 @@ def peer_inputs(samples: Samples, movies: np.ndarray, rng: np.random.Generator) 
     )
     drawn = movies[rng.integers(0, len(movies), history.shape)]
     drawn = np.where(drawn == history, movies[rng.integers(0, len(movies), history.shape)], drawn)
-    cols: dict[str, Any] = {"movie_id": x["movie_id"], "user_id": x["user_id"],
-                            "hist_movie_id": history, "hist_len": length,
-                            "neg_hist_movie_id": np.where(history == PAD, PAD, drawn)}  # fmt: skip
+    cols: dict[str, Any] = {
+        "movie_id": x["movie_id"],
+        "user_id": x["user_id"],
+        "hist_movie_id": history,
+        "hist_len": length,
+        "neg_hist_movie_id": np.where(history == PAD, PAD, drawn),
+    }
     for k in range(x["movie_genres"].shape[1]):
         cols[f"movie_genre{k + 1}"] = x["movie_genres"][:, k]
     for k in range(x["user_genres"].shape[1]):
@@ -112,9 +124,13 @@ def peer_model(dc: Any, name: str, spec: FeatureSpec, seed: int) -> Any:
 
     genres = [f"movie_genre{k + 1}" for k in range(spec.movie_genre_slots)]
     genres += [f"user_genre{k + 1}" for k in range(spec.user_genre_slots)]
-    cols = [sparse("movie_id", spec.movies, DIM), sparse("user_id", spec.users, DIM),
-            *(sparse(g, spec.genres, DIM, embedding_name="genre") for g in genres),
-            *(dense(n, 1) for n in NUMERIC), history("hist_movie_id")]  # fmt: skip
+    cols = [
+        sparse("movie_id", spec.movies, DIM),
+        sparse("user_id", spec.users, DIM),
+        *(sparse(g, spec.genres, DIM, embedding_name="genre") for g in genres),
+        *(dense(n, 1) for n in NUMERIC),
+        history("hist_movie_id"),
+    ]
     common = {"dnn_hidden_units": HIDDEN, "seed": seed, "device": "cpu"}
     models = dc.models
     if name in ("wide_deep", "deepfm"):
@@ -149,18 +165,28 @@ def peer(
         val_auc = roc_auc(data["valid"].labels, model.predict(x["valid"], SCORE_BATCH).ravel())
         seconds += time.perf_counter() - start  # as ours: training plus validation scoring
         scores = model.predict(x["test"], SCORE_BATCH).ravel()
-        metrics = {"auc": roc_auc(test.labels, scores), "logloss": logloss(test.labels, scores),
-                   "gauc": gauc(test.users, test.labels, scores), "rows": len(test)}  # fmt: skip
-        records.append({"epoch": epoch, "val_auc": val_auc, "samples_per_s": rate,
-                        "test_auc": metrics["auc"]})  # fmt: skip
+        metrics = {
+            "auc": roc_auc(test.labels, scores),
+            "logloss": logloss(test.labels, scores),
+            "gauc": gauc(test.users, test.labels, scores),
+            "rows": len(test),
+        }
+        records.append(
+            {"epoch": epoch, "val_auc": val_auc, "samples_per_s": rate, "test_auc": metrics["auc"]}
+        )
         if val_auc > best:
             best, best_epoch, waited, result = val_auc, epoch, 0, metrics
         else:
             waited += 1
             if waited >= settings.patience:
                 break
-    return {"test": result, "seconds": seconds, "best_epoch": best_epoch, "epochs": records,
-            "samples_per_s": float(np.median([r["samples_per_s"] for r in records]))}  # fmt: skip
+    return {
+        "test": result,
+        "seconds": seconds,
+        "best_epoch": best_epoch,
+        "epochs": records,
+        "samples_per_s": float(np.median([r["samples_per_s"] for r in records])),
+    }
 
 
 def speed(build_dir: Path, settings: TrainingSettings) -> dict[str, Any]:
@@ -168,17 +194,21 @@ def speed(build_dir: Path, settings: TrainingSettings) -> dict[str, Any]:
     two = settings.model_copy(update={"threads": 2})
     saved = train_model(build_dir, "deepfm", two, progress=False)
     model = OnnxModel(saved.path, threads=1)
-    inputs = model.encoders.encode(read_samples(build_dir, "test").slice(0, CANDIDATES))
+    inputs = model.encoders.encode(BuildDir(build_dir).read_samples("test").slice(0, CANDIDATES))
     timings = []
     for i in range(WARMUP + REPEATS):
         start = time.perf_counter()
         model.score_inputs(inputs)
         if i >= WARMUP:
             timings.append((time.perf_counter() - start) * 1000)
-    return {"deepfm_threads2_samples_per_s": saved.metrics()["training"]["samples_per_s"],
-            "deepfm_threads2_folder": str(saved.path), "onnx_candidates": CANDIDATES,
-            "onnx_repeats": REPEATS, "onnx_ms_median": float(np.median(timings)),
-            "onnx_ms_p99": float(np.percentile(timings, 99))}  # fmt: skip
+    return {
+        "deepfm_threads2_samples_per_s": saved.metrics()["training"]["samples_per_s"],
+        "deepfm_threads2_folder": str(saved.path),
+        "onnx_candidates": CANDIDATES,
+        "onnx_repeats": REPEATS,
+        "onnx_ms_median": float(np.median(timings)),
+        "onnx_ms_p99": float(np.percentile(timings, 99)),
+    }
 
 
 def verdict(results: dict[str, Any]) -> tuple[bool | None, str]:
@@ -197,8 +227,20 @@ def verdict(results: dict[str, Any]) -> tuple[bool | None, str]:
 def report(results: dict[str, Any], speeds: dict[str, Any], beats: str, threads: int) -> None:
     console = Console(width=max(130, shutil.get_terminal_size().columns))  # 12 columns: no wrap
     table = Table(title=f"ml-latest-small time split, test set (threads {threads}; * baseline)")
-    heads = ("model", "AUC", "logloss", "GAUC", "s", "samples/s", "best ep",
-             "DeepCTR AUC", "logloss", "GAUC", "s", "Δ AUC")  # fmt: skip
+    heads = (
+        "model",
+        "AUC",
+        "logloss",
+        "GAUC",
+        "s",
+        "samples/s",
+        "best ep",
+        "DeepCTR AUC",
+        "logloss",
+        "GAUC",
+        "s",
+        "Δ AUC",
+    )
     for head in heads:
         table.add_column(head, justify="left" if head == "model" else "right")
     for name, r in results.items():
@@ -250,8 +292,11 @@ def main() -> None:
     results: dict[str, Any] = {}
     for name in names:
         console.log(f"ours: {name}")
-        results[name] = {"baseline": name in registry.BASELINES,
-                         "ours": ours(build_dir, name, settings), "deepctr": None}  # fmt: skip
+        results[name] = {
+            "baseline": name in registry.BASELINES,
+            "ours": ours(build_dir, name, settings),
+            "deepctr": None,
+        }
     peers, version = [n for n in names if n in PEERS and not args.skip_peer], None
     if peers:
         import deepctr_torch as dc
@@ -268,10 +313,16 @@ def main() -> None:
     speeds = speed(build_dir, settings)
     beats, why = verdict(results)
     report(results, speeds, why, args.threads)
-    doc = {"dataset": "ml-latest-small", "build": str(build_dir), "settings": settings.model_dump(),
-           "versions": {"deepctr_torch": version, "torch": torch.__version__}, "models": results,
-           "neural_beat_popularity_and_logistic": beats, "neural_beat_detail": why,
-           "speed": speeds}  # fmt: skip
+    doc = {
+        "dataset": "ml-latest-small",
+        "build": str(build_dir),
+        "settings": settings.model_dump(),
+        "versions": {"deepctr_torch": version, "torch": torch.__version__},
+        "models": results,
+        "neural_beat_popularity_and_logistic": beats,
+        "neural_beat_detail": why,
+        "speed": speeds,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"wrote {args.out}")

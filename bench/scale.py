@@ -34,8 +34,12 @@ def measure(data: Path, settings: FeatureSettings, repeat: int) -> dict[str, Any
             for i in range(repeat)
         ]
     medians = {m: statistics.median(float(r[m]) for r in runs) for m in METRICS}
-    return {"ratings": runs[0]["rows"]["ratings"], "runs": repeat, **medians,
-            "steps_s_last_run": runs[-1]["timings_s"]}  # fmt: skip
+    return {
+        "ratings": runs[0]["rows"]["ratings"],
+        "runs": repeat,
+        **medians,
+        "steps_s_last_run": runs[-1]["timings_s"],
+    }
 
 
 def main() -> None:
@@ -64,13 +68,20 @@ def main() -> None:
         base = by_engine["duckdb"]["wall_s"]
         for name, r in by_engine.items():
             table.add_row(
-                f"{r['ratings']:,}", name, f"{r['wall_s']:.1f}", f"{r['wall_s'] / base:.2f}x",
-                f"{r['peak_rss_mb']:.0f}", f"{r['jvm_peak_mb']:.0f}",
+                f"{r['ratings']:,}",
+                name,
+                f"{r['wall_s']:.1f}",
+                f"{r['wall_s'] / base:.2f}x",
+                f"{r['peak_rss_mb']:.0f}",
+                f"{r['jvm_peak_mb']:.0f}",
                 f"{r['python_workers_peak_mb']:.0f}",
-            )  # fmt: skip
+            )
     Console().print(table)
-    report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-              "master": args.master, "results": results}  # fmt: skip
+    report = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "master": args.master,
+        "results": results,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")

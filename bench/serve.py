@@ -40,8 +40,8 @@ from rich.console import Console
 from rich.table import Table
 
 from common import CACHE, REPO, dataset
+from sparrow.artifacts.models import saved
 from sparrow.store.push import push
-from sparrow.training.artifacts import saved
 
 SPARROW = str(Path(sys.executable).parent / "sparrow")
 LUA = """local p, n, i = {}, 0, 0; function init(a) for l in io.lines(a[1]) do n = n + 1; p[n] = l
@@ -83,9 +83,12 @@ def request_paths(build: Path) -> dict[str, list[str]]:
     rng = np.random.default_rng(42)
     movies = rng.permutation(pq.read_table(build / "catalog" / "items.parquet")["item_id"])
     users = rng.permutation(pq.read_table(build / "features" / "users.parquet")["userId"])
-    return {"/healthz": ["/healthz"], "/getmovie": [f"/getmovie?id={m}" for m in movies],
-            "/getsimilarmovie": [f"/getsimilarmovie?movieId={m}&size=16" for m in movies],
-            REC: [f"{REC}?id={u}&size=32&model=deepfm" for u in users]}  # fmt: skip
+    return {
+        "/healthz": ["/healthz"],
+        "/getmovie": [f"/getmovie?id={m}" for m in movies],
+        "/getsimilarmovie": [f"/getsimilarmovie?movieId={m}&size=16" for m in movies],
+        REC: [f"{REC}?id={u}&size=32&model=deepfm" for u in users],
+    }
 
 
 @contextlib.contextmanager
@@ -133,16 +136,29 @@ def wrk(url: str, paths: list[str], seconds: int, connections: int, tmp: Path) -
     """wrk's requests/s, p50/p90/p99 (ms) and errors (socket errors and non-2xx answers)."""
     (tmp / "rotate.lua").write_text(LUA)
     (tmp / "paths.txt").write_text("\n".join(paths) + "\n")
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
-               "-s", str(tmp / "rotate.lua"), url, "--", str(tmp / "paths.txt")]  # fmt: skip
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "-s",
+        str(tmp / "rotate.lua"),
+        url,
+        "--",
+        str(tmp / "paths.txt"),
+    ]
     out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     found = re.findall(r"^\s+(50|90|99)%\s+([\d.]+)(\w+)$", out, re.M)
     if rps is None or len(found) != 3:
         raise RuntimeError(f"unexpected wrk output:\n{out}")
     errors = re.findall(r"(?:connect|read|write|timeout|responses:) (\d+)", out)
-    return {"rps": float(rps[1]), **{f"p{p}": float(v) * UNITS[u] for p, v, u in found},
-            "errors": float(sum(map(int, errors)))}  # fmt: skip
+    return {
+        "rps": float(rps[1]),
+        **{f"p{p}": float(v) * UNITS[u] for p, v, u in found},
+        "errors": float(sum(map(int, errors))),
+    }
 
 
 def counted(url: str, name: str, labels: str = ".*") -> float:
@@ -195,21 +211,32 @@ def fixed_rate(
     answers, fallbacks, candidates, server ms (all, and reading the user's profile)."""
     busy, before, hits, offset = quiet(limit), fallbacks(url), cache_hits(url), log.stat().st_size
     latency, ranking = asyncio.run(paced(url, paths, rate, secs))
-    logged = re.findall(rb"recforyou .*?candidates=(\d+) ms=([\d.]+) user_ms=([\d.]+)",
-                        log.read_bytes()[offset:])  # fmt: skip
+    logged = re.findall(
+        rb"recforyou .*?candidates=(\d+) ms=([\d.]+) user_ms=([\d.]+)", log.read_bytes()[offset:]
+    )
     server = np.array(logged, dtype=float).reshape(-1, 3)
     p50, p90, p99 = np.percentile(latency, [50, 90, 99])
     fell, total = fallbacks(url) - before, len(latency)  # fell: of the worker answering /metrics
     deepfm = sum(r == "deepfm" for r in ranking)  # answers ranked by deepfm, from the headers
-    return {"rate": rate, "requests": total, "p50": p50, "p90": p90, "p99": p99,
-            "max": latency.max(), "deepfm": deepfm, "busy": busy,
-            "fallbacks": fell, "candidates": np.median(server[:, 0]),
-            "cached": 100 * (cache_hits(url) - hits) / total,  # % of profiles from the cache
-            "slo": p50 <= SLO_P50 and p99 <= SLO_P99 and deepfm == total,  # the issue's figures
-            "keeps_up": p90 <= KEEP_P90 and deepfm >= 0.99 * total,  # <= 1 % not by deepfm
-            "server_p50": np.median(server[:, 1]), "server_p99": np.percentile(server[:, 1], 99),
-            "user_p99": np.percentile(server[:, 2], 99),
-            "not_deepfm": sorted({r for r in ranking if r != "deepfm"})}  # fmt: skip
+    return {
+        "rate": rate,
+        "requests": total,
+        "p50": p50,
+        "p90": p90,
+        "p99": p99,
+        "max": latency.max(),
+        "deepfm": deepfm,
+        "busy": busy,
+        "fallbacks": fell,
+        "candidates": np.median(server[:, 0]),
+        "cached": 100 * (cache_hits(url) - hits) / total,  # % of profiles from the cache
+        "slo": p50 <= SLO_P50 and p99 <= SLO_P99 and deepfm == total,  # the issue's figures
+        "keeps_up": p90 <= KEEP_P90 and deepfm >= 0.99 * total,  # <= 1 % not by deepfm
+        "server_p50": np.median(server[:, 1]),
+        "server_p99": np.percentile(server[:, 1], 99),
+        "user_p99": np.percentile(server[:, 2], 99),
+        "not_deepfm": sorted({r for r in ranking if r != "deepfm"}),
+    }
 
 
 def measure(urls: dict[str, str], args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
@@ -229,8 +256,9 @@ def measure(urls: dict[str, str], args: argparse.Namespace, tmp: Path) -> dict[s
             for name in ENDPOINTS:
                 busy, before = quiet(args.quiet), fallbacks(url)
                 found = wrk(url, args.paths[name], args.duration, args.connections, tmp)
-                runs[store][name].append(found | {"fallbacks": fallbacks(url) - before,
-                                                  "busy": busy})  # fmt: skip
+                runs[store][name].append(
+                    found | {"fallbacks": fallbacks(url) - before, "busy": busy}
+                )
             runs[store]["fixed"].append(
                 fixed_rate(url, rec, args.rate, args.seconds, log, args.quiet)
             )
@@ -247,48 +275,79 @@ def measure(urls: dict[str, str], args: argparse.Namespace, tmp: Path) -> dict[s
 def summary(url: str, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """One store's runs and their medians."""
     swept = {k: [r[k] for r in runs["sweep"]] for k in SWEPT}
-    medians = {name: {k: sorted({x for r in found for x in r[k]}) if isinstance(v, list)
-                      else float(np.median([r[k] for r in found])) for k, v in found[0].items()}
-               for name, found in runs.items() if name != "sweep"}  # fmt: skip
-    return {"healthz": httpx.get(f"{url}/healthz", timeout=10).json(), "runs": runs, **medians,
-            "sweep_runs": swept, **{k: float(np.median(v)) for k, v in swept.items()}}  # fmt: skip
+    medians = {
+        name: {
+            k: sorted({x for r in found for x in r[k]})
+            if isinstance(v, list)
+            else float(np.median([r[k] for r in found]))
+            for k, v in found[0].items()
+        }
+        for name, found in runs.items()
+        if name != "sweep"
+    }
+    return {
+        "healthz": httpx.get(f"{url}/healthz", timeout=10).json(),
+        "runs": runs,
+        **medians,
+        "sweep_runs": swept,
+        **{k: float(np.median(v)) for k, v in swept.items()},
+    }
 
 
 def report(res: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict[str, bool]:
     """Print the tables and figures; which of the issue's targets are met."""
     for title, spec, lead, rows in (
-        (f"wrk -t1 -c{args.connections} -d{args.duration}s", WRK_COLUMNS, ["endpoint", "store"],
-         [([e, s], r[e]) for s, r in res.items() for e in ENDPOINTS]),
-        (f"{REC} model=deepfm, open loop at {args.rate:g}/s for {args.seconds:g} s", FIXED_COLUMNS,
-         ["store"], [([s], r["fixed"]) for s, r in res.items()]),
-    ):  # fmt: skip
+        (
+            f"wrk -t1 -c{args.connections} -d{args.duration}s",
+            WRK_COLUMNS,
+            ["endpoint", "store"],
+            [([e, s], r[e]) for s, r in res.items() for e in ENDPOINTS],
+        ),
+        (
+            f"{REC} model=deepfm, open loop at {args.rate:g}/s for {args.seconds:g} s",
+            FIXED_COLUMNS,
+            ["store"],
+            [([s], r["fixed"]) for s, r in res.items()],
+        ),
+    ):
         columns = [c.split(":", 1) for c in spec.split()]
-        out = Table(*lead, *(k for k, _ in columns), title=f"{title}, {args.workers} worker(s); ms;"
-                    f" median of {args.repeats}")  # fmt: skip
+        out = Table(
+            *lead,
+            *(k for k, _ in columns),
+            title=f"{title}, {args.workers} worker(s); ms; median of {args.repeats}",
+        )
         for names, found in rows:
             out.add_row(*names, *(format(found[k], f) for k, f in columns))
         console.print(out)
     for s, r in res.items():
         health = r["/healthz"]["rps"]
-        console.print(f"{s}: {REC} sustained with p50 <= {SLO_P50:g} ms, p99 <= {SLO_P99:g} ms, "
-                      f"no fallback: {r['slo']:g}/s (runs {r['sweep_runs']['slo']}); p90 <= "
-                      f"{KEEP_P90:g} ms, <= 1 % fallbacks: {r['keeps_up']:g}/s (runs "
-                      f"{r['sweep_runs']['keeps_up']}) = {r['keeps_up'] / health:.3f} x /healthz "
-                      f"({health:,.0f}/s); wrk: {r[REC]['rps'] / health:.3f} x")  # fmt: skip
+        console.print(
+            f"{s}: {REC} sustained with p50 <= {SLO_P50:g} ms, p99 <= {SLO_P99:g} ms, "
+            f"no fallback: {r['slo']:g}/s (runs {r['sweep_runs']['slo']}); p90 <= "
+            f"{KEEP_P90:g} ms, <= 1 % fallbacks: {r['keeps_up']:g}/s (runs "
+            f"{r['sweep_runs']['keeps_up']}) = {r['keeps_up'] / health:.3f} x /healthz "
+            f"({health:,.0f}/s); wrk: {r[REC]['rps'] / health:.3f} x"
+        )
     mem, fixed = res["memory"], res["memory"]["fixed"]
-    met = {f"{REC} p50 <= {SLO_P50:g} ms, p99 <= {SLO_P99:g} ms at {args.rate:g}/s (memory)":
-           fixed["p50"] <= SLO_P50 and fixed["p99"] <= SLO_P99,
-           f"every {REC} at {args.rate:g}/s ranked by deepfm (memory)":
-           fixed["deepfm"] == fixed["requests"],
-           **{f"{e} >= 1,000 requests/s (memory)": mem[e]["rps"] >= 1000
-              for e in ENDPOINTS[1:3]}}  # fmt: skip
+    met = {
+        f"{REC} p50 <= {SLO_P50:g} ms, p99 <= {SLO_P99:g} ms at {args.rate:g}/s (memory)": fixed[
+            "p50"
+        ]
+        <= SLO_P50
+        and fixed["p99"] <= SLO_P99,
+        f"every {REC} at {args.rate:g}/s ranked by deepfm (memory)": fixed["deepfm"]
+        == fixed["requests"],
+        **{f"{e} >= 1,000 requests/s (memory)": mem[e]["rps"] >= 1000 for e in ENDPOINTS[1:3]},
+    }
     if "redis" in res:
         low = [np.median([r["steps"][0]["p99"] for r in res[s]["runs"]["sweep"]]) for s in res]
         pairs = zip(res["redis"]["runs"]["fixed"], res["memory"]["runs"]["fixed"], strict=True)
         delta = float(np.median([r["p99"] - m["p99"] for r, m in pairs]))  # of each repeat
-        console.print(f"redis - memory open-loop p99 (median of the repeats' differences): "
-                      f"{delta:+.2f} ms at {args.rate:g}/s, "
-                      f"{low[1] - low[0]:+.2f} ms at {args.sweep.split(',')[0]}/s")  # fmt: skip
+        console.print(
+            f"redis - memory open-loop p99 (median of the repeats' differences): "
+            f"{delta:+.2f} ms at {args.rate:g}/s, "
+            f"{low[1] - low[0]:+.2f} ms at {args.sweep.split(',')[0]}/s"
+        )
         met["redis p99 within 2 ms of memory (open loop)"] = delta <= 2
     for what, ok in met.items():
         console.print(f"{'[green]met' if ok else '[red]NOT met'}[/]: {what}")
@@ -308,8 +367,12 @@ def main() -> None:
     add("--workers", type=int, default=1, help="sparrow serve --workers")
     add("--skip-redis", action="store_true", help="only the memory store")
     add("--busy", type=int, default=0, help="CPU-bound processes spinning while measuring")
-    add("--redis-cache-users", type=int, help="the Redis service's serving.redis_cache_users "
-        "(default: its default, 10,000; 0: every profile read from Redis)")  # fmt: skip
+    add(
+        "--redis-cache-users",
+        type=int,
+        help="the Redis service's store.cache_users "
+        "(default: its default, 10,000; 0: every profile read from Redis)",
+    )
     add("--cache", type=Path, default=CACHE, help="where data and builds are kept")
     add("--out", type=Path, default=REPO / "bench" / "results" / "serve.json")
     args = parser.parse_args()
@@ -332,9 +395,20 @@ def main() -> None:
                 push(args.build, f"redis://127.0.0.1:{port}/0", "sparrow", progress=False)
                 extra = ["--store", "redis", "--redis-url", f"redis://127.0.0.1:{port}/0"]
                 if args.redis_cache_users is not None:
-                    env = {"SPARROW_SERVING__REDIS_CACHE_USERS": str(args.redis_cache_users)}
-            command = [SPARROW, "serve", "--build", str(args.build), "--host", "127.0.0.1",
-                       "--port", "{port}", "--workers", str(args.workers), *extra]  # fmt: skip
+                    env = {"SPARROW_STORE__CACHE_USERS": str(args.redis_cache_users)}
+            command = [
+                SPARROW,
+                "serve",
+                "--build",
+                str(args.build),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "{port}",
+                "--workers",
+                str(args.workers),
+                *extra,
+            ]
             health = lambda port: httpx.get(f"http://127.0.0.1:{port}/healthz")  # noqa: E731
             port = stack.enter_context(started(command, tmp / f"{store}.log", health, env))
             urls[store] = f"http://127.0.0.1:{port}"
@@ -345,8 +419,14 @@ def main() -> None:
         results = measure(urls, args, tmp)
     met = report(results, args)
     settings = {k: str(v) for k, v in vars(args).items() if k != "paths"}
-    doc = {"dataset": "ml-latest-small", "cpus": os.cpu_count(), "load_1min": os.getloadavg()[0],
-           "settings": settings, "results": results, "targets_met": met}  # fmt: skip
+    doc = {
+        "dataset": "ml-latest-small",
+        "cpus": os.cpu_count(),
+        "load_1min": os.getloadavg()[0],
+        "settings": settings,
+        "results": results,
+        "targets_met": met,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2, default=float) + "\n")
     print(f"wrote {args.out}")

@@ -23,13 +23,17 @@ import numpy as np
 import redis
 
 from common import CACHE, REPO, SMALL
+from sparrow.artifacts.schema import Definitions
 from sparrow.config import EmbeddingSettings, FeatureSettings
+from sparrow.store.base import UpdatableStore
 from sparrow.store.memory_store import MemoryStore
 from sparrow.store.push import push, push_snapshot
 from sparrow.store.redis_store import RedisStore
 from sparrow.store.snapshot import Snapshot, load
-from sparrow.stream.log import EventLog, FileLog, RedisLog, add_events
-from sparrow.stream.runner import Store, catalogue, run
+from sparrow.stream.file_log import FileLog
+from sparrow.stream.log import EventLog
+from sparrow.stream.redis_log import RedisLog, add_events
+from sparrow.stream.runner import catalogue, run
 
 
 def small_build() -> Path:
@@ -49,24 +53,37 @@ def events(n: int, snapshot: Snapshot, seed: int = 0) -> list[dict[str, Any]]:
     out = []
     for i in range(n):
         kind = "rating" if rng.random() < 0.8 else rng.choice(["click", "view"])
-        out.append({"id": uuid.uuid4().hex, "type": kind, "userId": rng.choice(users),
-                    "movieId": rng.choice(movies),
-                    "rating": rng.randint(1, 10) / 2 if kind == "rating" else None,
-                    "timestamp": 1_700_000_000 + i, "receivedAt": 1_700_000_000.5 + i})  # fmt: skip
+        out.append(
+            {
+                "id": uuid.uuid4().hex,
+                "type": kind,
+                "userId": rng.choice(users),
+                "movieId": rng.choice(movies),
+                "rating": rng.randint(1, 10) / 2 if kind == "rating" else None,
+                "timestamp": 1_700_000_000 + i,
+                "receivedAt": 1_700_000_000.5 + i,
+            }
+        )
     return out
 
 
-def measure(store: Store, log: EventLog, threshold: float, batch: int) -> dict[str, float]:
+def measure(
+    store: UpdatableStore, log: EventLog, definitions: Definitions, batch: int
+) -> dict[str, float]:
     vectors, movies = catalogue(store)
     start = time.perf_counter()
-    stats = run(store, log, vectors, movies, threshold, batch=batch, once=True)
+    stats = run(store, log, vectors, movies, definitions, batch=batch, once=True)
     seconds = time.perf_counter() - start
-    return {"events": stats.events, "seconds": round(seconds, 3),
-            "events_per_s": round(stats.events / seconds)}  # fmt: skip
+    return {
+        "events": stats.events,
+        "seconds": round(seconds, 3),
+        "events_per_s": round(stats.events / seconds),
+    }
 
 
-def measure_flink(client: "redis.Redis", url: str, snapshot: Snapshot, log: Path,
-                  prefix: str) -> dict[str, float]:  # fmt: skip
+def measure_flink(
+    client: "redis.Redis", url: str, snapshot: Snapshot, log: Path, prefix: str
+) -> dict[str, float]:
     """The Flink job (local mini-cluster, `make flink-env`) on `log` into a fresh version under
     `prefix`; its start-up (a job on an empty log) is measured apart."""
     from sparrow.stream.flink_launch import flink_python, job_command, run_job
@@ -76,16 +93,30 @@ def measure_flink(client: "redis.Redis", url: str, snapshot: Snapshot, log: Path
     push_snapshot(client, snapshot, prefix)
     seconds = []
     for path in (empty, log):
-        args = ["--events", str(path), "--threshold", str(snapshot.threshold), "--redis-url", url,
-                "--prefix", prefix]  # fmt: skip
+        args = [
+            "--events",
+            str(path),
+            "--threshold",
+            str(snapshot.definitions.positive_threshold),
+            "--history",
+            str(snapshot.definitions.history),
+            "--redis-url",
+            url,
+            "--prefix",
+            prefix,
+        ]
         start = time.perf_counter()
         if run_job(job_command(python, args)) != 0:
             raise SystemExit(f"the Flink job failed on {path}")
         seconds.append(time.perf_counter() - start)
     events = sum(1 for _ in log.open("rb"))
-    return {"events": events, "seconds": round(seconds[1], 3),
-            "events_per_s": round(events / seconds[1]), "startup_s": round(seconds[0], 3),
-            "events_per_s_after_startup": round(events / (seconds[1] - seconds[0]))}  # fmt: skip
+    return {
+        "events": events,
+        "seconds": round(seconds[1], 3),
+        "events_per_s": round(events / seconds[1]),
+        "startup_s": round(seconds[0], 3),
+        "events_per_s_after_startup": round(events / (seconds[1] - seconds[0])),
+    }
 
 
 def freshness(store: str, trials: int, redis_url: str) -> dict[str, float]:
@@ -100,9 +131,18 @@ def freshness(store: str, trials: int, redis_url: str) -> dict[str, float]:
     if store == "redis":
         push(build, redis_url, prefix, progress=False)
         extra = ["--store", "redis", "--redis-url", redis_url]
-    command = [SPARROW, "serve", "--build", str(build), "--host", "127.0.0.1", "--port", "{port}",
-               *extra]  # fmt: skip
-    os.environ["SPARROW_SERVING__REDIS_PREFIX"] = prefix
+    command = [
+        SPARROW,
+        "serve",
+        "--build",
+        str(build),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        *extra,
+    ]
+    os.environ["SPARROW_STORE__PREFIX"] = prefix
     users = random.Random(1).sample(sorted(load(build).ratings.ids.tolist()), trials)
     seconds = []
     try:
@@ -122,14 +162,17 @@ def freshness(store: str, trials: int, redis_url: str) -> dict[str, float]:
                     pass
                 seconds.append(time.perf_counter() - accepted)
     finally:
-        del os.environ["SPARROW_SERVING__REDIS_PREFIX"]
+        del os.environ["SPARROW_STORE__PREFIX"]
         shutil.rmtree(build / "events", ignore_errors=True)
         if store == "redis":
             delete_keys(redis.Redis.from_url(redis_url), prefix)
     ms = np.array(seconds) * 1000
-    return {"trials": trials, "p50_ms": round(float(np.percentile(ms, 50)), 1),
-            "p99_ms": round(float(np.percentile(ms, 99)), 1),
-            "max_ms": round(float(ms.max()), 1)}  # fmt: skip
+    return {
+        "trials": trials,
+        "p50_ms": round(float(np.percentile(ms, 50)), 1),
+        "p99_ms": round(float(np.percentile(ms, 99)), 1),
+        "max_ms": round(float(ms.max()), 1),
+    }
 
 
 def delete_keys(client: "redis.Redis", prefix: str) -> None:
@@ -153,25 +196,27 @@ def main() -> None:
     folder.mkdir(parents=True)
     (folder / "events.log").write_text("".join(json.dumps(r) + "\n" for r in records))
     results: dict[str, dict[str, float]] = {}
-    results["memory, file log"] = measure(MemoryStore(snapshot), FileLog(folder / "events.log"),
-                                          snapshot.threshold, args.batch)  # fmt: skip
+    results["memory, file log"] = measure(
+        MemoryStore(snapshot), FileLog(folder / "events.log"), snapshot.definitions, args.batch
+    )
     client = redis.Redis.from_url(args.redis_url)
     prefix = f"sparrow-bench-{uuid.uuid4().hex[:8]}"
     try:
         push_snapshot(client, snapshot, prefix)
         store = RedisStore(args.redis_url, prefix, timeout=10.0)
         (folder / "events.log.offset").unlink()
-        results["redis, file log"] = measure(store, FileLog(folder / "events.log"),
-                                             snapshot.threshold, args.batch)  # fmt: skip
+        results["redis, file log"] = measure(
+            store, FileLog(folder / "events.log"), snapshot.definitions, args.batch
+        )
         stream = f"{prefix}:events"
         add_events(client, stream, records)
         results["redis, redis stream (replay: all ids seen)"] = measure(
-            store, RedisLog(args.redis_url, stream, "bench"), snapshot.threshold, args.batch
+            store, RedisLog(args.redis_url, stream, "bench"), snapshot.definitions, args.batch
         )
         push_snapshot(client, snapshot, prefix + "-fresh")  # a fresh version: no states yet
         fresh = RedisStore(args.redis_url, prefix + "-fresh", timeout=10.0)
         results["redis, redis stream"] = measure(
-            fresh, RedisLog(args.redis_url, stream, "bench2"), snapshot.threshold, args.batch
+            fresh, RedisLog(args.redis_url, stream, "bench2"), snapshot.definitions, args.batch
         )
         results["flink, redis store, file log"] = measure_flink(
             client, args.redis_url, snapshot, folder / "events.log", prefix + "-flink"
@@ -179,8 +224,13 @@ def main() -> None:
     finally:
         delete_keys(client, prefix)
     visible = {s: freshness(s, args.freshness_trials, args.redis_url) for s in ("memory", "redis")}
-    out = {"events": args.events, "batch": args.batch, "users": len(snapshot.ratings.ids),
-           "results": results, "freshness": visible}  # fmt: skip
+    out = {
+        "events": args.events,
+        "batch": args.batch,
+        "users": len(snapshot.ratings.ids),
+        "results": results,
+        "freshness": visible,
+    }
     path = REPO / "bench" / "results" / "stream.json"
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(out, indent=2) + "\n")

@@ -1,8 +1,8 @@
-"""Tiny learnable inputs for ranking-model tests, in the layout of `sparrow.models.spec`."""
+"""Tiny learnable inputs for ranking-model tests, in the layout of `sparrow.artifacts.inputs`."""
 
 import numpy as np
 
-from sparrow.models.spec import FeatureSpec
+from sparrow.artifacts.inputs import FeatureSpec
 
 SPEC = FeatureSpec(movies=42, users=22, genres=8)
 

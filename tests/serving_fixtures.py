@@ -60,8 +60,17 @@ def serving(
     """Run `sparrow serve` (the console script) on a free port; yield its base URL once
     /healthz answers; stop it (SIGTERM) afterwards."""
     port = free_port()
-    command = [SPARROW, "serve", "--build", str(build_dir), "--host", "127.0.0.1",
-               "--port", str(port), *args]  # fmt: skip
+    command = [
+        SPARROW,
+        "serve",
+        "--build",
+        str(build_dir),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        *args,
+    ]
     with log.open("wb") as out:
         process = subprocess.Popen(
             command, stdout=out, stderr=subprocess.STDOUT, env=os.environ | (env or {})

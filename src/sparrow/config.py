@@ -5,22 +5,39 @@ Nested settings use `__` in the environment: `SPARROW_FEATURES__SEED=7`.
 """
 
 import tomllib
+from functools import partial
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from sparrow.errors import ConfigError
+from sparrow.plugins import resolve
 
 M = TypeVar("M", bound=BaseModel)
 GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/"
 
 
-class FeatureSettings(BaseModel):
+class Block(BaseModel):
+    """A block of settings (a `[section]` of the file); a key it does not have is an error, so
+    a misspelt or outdated setting is refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def backend(family: str) -> AfterValidator:
+    """A backend type of `family` in `plugins.py`: aliases resolved, an unknown one refused
+    with the same line wherever it is set (file, environment or command line)."""
+    return AfterValidator(partial(resolve, family))
+
+
+class FeatureSettings(Block):
     """The offline feature build (`sparrow features build`)."""
 
-    engine: str = Field("duckdb", description="batch engine: duckdb (embedded) or spark")
+    engine: Annotated[str, backend("engine")] = Field(
+        "duckdb", description="batch engine: duckdb (embedded; alias: embedded) or spark"
+    )
     spark_master: str = Field("local[*]", description="Spark master URL (engine spark)")
     spark_conf: dict[str, str] = Field(
         default_factory=dict, description="extra Spark settings, e.g. spark.driver.memory"
@@ -34,14 +51,14 @@ class FeatureSettings(BaseModel):
     sparrow_compat: bool = Field(False, description="the original's leaky definitions")
 
 
-class SparkSettings(BaseModel):
+class SparkSettings(Block):
     """Where Spark work runs (taken from the feature settings' spark_master and spark_conf)."""
 
     master: str = "local[*]"
     conf: dict[str, str] = Field(default_factory=dict)
 
 
-class EmbeddingSettings(BaseModel):
+class EmbeddingSettings(Block):
     """Embeddings (`sparrow embed`): skip-gram training, graph walks, user vectors."""
 
     dim: int = Field(64, ge=1, description="vector size (the original: 10)")
@@ -59,15 +76,15 @@ class EmbeddingSettings(BaseModel):
     p: float = Field(0.25, gt=0, description="node2vec return parameter (1 with q 1: DeepWalk)")
     q: float = Field(4.0, gt=0, description="node2vec in-out parameter (high: stay local)")
     half_life_days: float | None = Field(None, gt=0, description="time decay of user vectors")
-    engine: Literal["local", "spark"] = Field(
+    engine: Annotated[str, backend("corpus")] = Field(
         "local", description="where sequences, graph and walks are made (spark: features.spark_*)"
     )
-    trainer: Literal["gensim", "mllib"] = Field(
+    trainer: Annotated[str, backend("trainer")] = Field(
         "gensim", description="skip-gram trainer; mllib (Spark's Word2Vec) needs engine spark"
     )
 
 
-class TrainingSettings(BaseModel):
+class TrainingSettings(Block):
     """Ranking-model training (`sparrow train`); each model's own sizes are in its config."""
 
     epochs: int = Field(10, ge=1, description="most passes over the training samples")
@@ -89,17 +106,52 @@ class TrainingSettings(BaseModel):
     threads: int = Field(1, ge=1, description="torch intra-op threads")
 
 
-class ServingSettings(BaseModel):
-    """The online service (`sparrow serve`) and its store."""
+class StoreSettings(Block):
+    """The online store the service reads and the stream writes (`sparrow serve`, `sparrow
+    store`, `sparrow stream run`)."""
 
-    store: Literal["memory", "redis"] = Field("memory", description="online store backend")
+    type: Annotated[str, backend("store")] = Field(
+        "memory", description="memory (the build, loaded in the service) or redis"
+    )
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis of the redis store")
-    redis_prefix: str = Field("sparrow", description="prefix of every Redis key")
-    redis_cache_users: int = Field(
-        10_000, ge=0,
+    prefix: str = Field("sparrow", description="prefix of every Redis key")
+    events_stream: str | None = Field(
+        None, description="the Redis Stream of events (default: {prefix}:events)"
+    )
+    timeout_s: float | None = Field(
+        None, gt=0, description="longest wait of one store call (None: the backend's; Redis 0.3 s)"
+    )
+    cache_users: int = Field(
+        10_000,
+        ge=0,
         description="users whose profile the service keeps between requests, dropped as soon as"
         " Redis reports a change (0: read Redis on every request)",
-    )  # fmt: skip
+    )
+
+
+class StreamSettings(Block):
+    """The stream processor of `sparrow stream run` (the service runs its own, `serving.stream`)."""
+
+    runner: Annotated[str, backend("stream_runner")] = Field(
+        "embedded", description="embedded (in this process) or flink (a PyFlink job)"
+    )
+    log: Annotated[str, backend("event_log")] = Field(
+        "file", description="file (<build>/events/events.log) or redis (the events stream)"
+    )
+    batch: int = Field(1_000, ge=1, le=1_000, description="log entries per batch")
+    group: str = Field("sparrow", description="consumer group of the Redis Stream")
+    consumer: str = Field("stream-1", description="consumer name in the group")
+    flink_master: str | None = Field(
+        None, description="a Flink cluster's JobManager HOST:PORT (default: a local cluster)"
+    )
+    flink_python: Path | None = Field(
+        None, description="the Flink environment's Python (default: .venv-flink/bin/python)"
+    )
+
+
+class ServingSettings(Block):
+    """The online service (`sparrow serve`); its store is `StoreSettings`."""
+
     host: str = "0.0.0.0"
     port: int = Field(6010, ge=1, le=65535)
     workers: int = Field(1, ge=1, description="server worker processes")
@@ -124,6 +176,8 @@ class Settings(BaseSettings):
     features: FeatureSettings = FeatureSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
     training: TrainingSettings = TrainingSettings()
+    store: StoreSettings = StoreSettings()
+    stream: StreamSettings = StreamSettings()
     serving: ServingSettings = ServingSettings()
 
 

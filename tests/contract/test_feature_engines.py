@@ -26,7 +26,7 @@ SETTINGS = {
     # ml-latest-small at 2015-01-01, the fixture at its 5th second
     "until": ({}, {"ml-latest-small": 1_420_070_400, "fixture": 250}),
 }
-ENGINES = [name for name in BACKENDS["engine"] if name != "duckdb"]
+ENGINES = [name for name in BACKENDS["engine"].types if name != "duckdb"]
 
 
 def sorted_table(path: Path, keys: list[str]) -> pa.Table:
@@ -50,8 +50,9 @@ def assert_same_build(expected: Path, actual: Path) -> None:
 
 
 @pytest.fixture(scope="module", params=["fixture", "ml-latest-small"])
-def dataset(request: pytest.FixtureRequest, ml_latest_small: Path,
-            tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:  # fmt: skip
+def dataset(
+    request: pytest.FixtureRequest, ml_latest_small: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, Path]:
     if request.param == "ml-latest-small":
         return request.param, ml_latest_small
     return request.param, write_dataset(tmp_path_factory.mktemp("fixture") / "data")
@@ -69,4 +70,4 @@ def test_engine_builds_what_the_embedded_engine_builds(
     settings = FeatureSettings(engine=engine, spark_master="local[2]", **options)
     manifest = build(data, tmp_path / engine, settings, until=until, progress=False)
     assert_same_build(tmp_path / "duckdb", tmp_path / engine)
-    assert manifest["parameters"]["engine"] == engine
+    assert manifest.parameters.engine == engine

@@ -20,13 +20,14 @@ import redis
 from tests.services import any_redis, delete_prefix, free_port, redis_server
 from typer.testing import CliRunner
 
-from sparrow.cli_store import store_app
+from sparrow.artifacts.layout import BuildDir
+from sparrow.artifacts.vectors import load_items
+from sparrow.cli.store import store_app
 from sparrow.config import EmbeddingSettings, FeatureSettings
 from sparrow.embedding.pipeline import embed_items
-from sparrow.embedding.vectors import load_items
 from sparrow.errors import BuildError, ConfigError, DataError
 from sparrow.features.pipeline import build
-from sparrow.store import keys as k
+from sparrow.store import keys as redis_keys
 from sparrow.store import push as push_module
 from sparrow.store.base import OnlineStore
 from sparrow.store.memory_store import MemoryStore
@@ -72,8 +73,11 @@ def stores(snapshot: Snapshot, redis_url: str) -> Iterator[dict[str, OnlineStore
     name = f"sparrow-test-{uuid.uuid4().hex[:12]}"
     push_snapshot(redis.Redis.from_url(redis_url), snapshot, name)
     cache = ProfileCache(redis_url, 100, TIMEOUT_S)
-    yield {"memory": MemoryStore(snapshot), "redis": RedisStore(redis_url, name),
-           "redis+cache": RedisStore(redis_url, name, cache=cache)}  # fmt: skip
+    yield {
+        "memory": MemoryStore(snapshot),
+        "redis": RedisStore(redis_url, name),
+        "redis+cache": RedisStore(redis_url, name, cache=cache),
+    }
     cache.close()
     delete_prefix(redis_url, name)
 
@@ -129,10 +133,8 @@ def test_user_1_has_every_rating_oldest_first(store: OnlineStore) -> None:
 
 
 def test_genres_are_every_genre_sorted(store: OnlineStore, small_build: Path) -> None:
-    import json
 
-    manifest = json.loads((small_build / "manifest.json").read_text())
-    assert store.genres() == sorted(manifest["genres"])
+    assert store.genres() == sorted(BuildDir(small_build).manifest().genres)
     assert "(no genres listed)" not in store.genres()
 
 
@@ -162,8 +164,12 @@ def test_movie_features_rows_in_order_unknown_as_nulls(
     assert table.column_names[0] == "movieId" and "movieAvgRating" in table.column_names
     rows = table.to_pylist()
     assert [r["movieId"] for r in rows] == [2, 99_999_999, 1]
-    saved = {r["movieId"]: r for r in pq.read_table(small_build / "features/movies.parquet")
-             .select(table.column_names).to_pylist()}  # fmt: skip
+    saved = {
+        r["movieId"]: r
+        for r in pq.read_table(small_build / "features/movies.parquet")
+        .select(table.column_names)
+        .to_pylist()
+    }
     assert rows[0] == saved[2] and rows[2] == saved[1]
     assert all(v is None for name, v in rows[1].items() if name != "movieId")
     assert store.movie_features([]).num_rows == 0
@@ -184,8 +190,11 @@ def test_user_features_one_row(store: OnlineStore, small_build: Path) -> None:
 def test_recent_liked_is_most_recent_first(store: OnlineStore) -> None:
     user = store.user(1)
     assert user is not None
-    liked = sorted((r for r in user.ratings if r.score >= 3.5),
-                   key=lambda r: (r.timestamp, r.movie_id), reverse=True)  # fmt: skip
+    liked = sorted(
+        (r for r in user.ratings if r.score >= 3.5),
+        key=lambda r: (r.timestamp, r.movie_id),
+        reverse=True,
+    )
     assert store.recent_liked(1, 10).tolist() == [r.movie_id for r in liked[:10]]
     assert len(store.recent_liked(1, 10_000)) == len(liked)
 
@@ -228,8 +237,9 @@ def test_both_backends_give_identical_answers(stores: dict[str, OnlineStore]) ->
         assert np.array_equal(memory.rated(user_id), red.rated(user_id))
         assert np.array_equal(memory.recent_liked(user_id, 20), red.recent_liked(user_id, 20))
         a, b = memory.user_vector("item2vec", user_id), red.user_vector("item2vec", user_id)
-        assert (a is None and b is None) or (a is not None and b is not None and a.tobytes()
-                                             == b.tobytes())  # fmt: skip
+        assert (a is None and b is None) or (
+            a is not None and b is not None and a.tobytes() == b.tobytes()
+        )
     for movie_id in range(1, 400):
         assert np.array_equal(memory.co_occurring(movie_id, 50), red.co_occurring(movie_id, 50))
     for genre in [None, *memory.genres()]:
@@ -246,7 +256,9 @@ def test_both_backends_give_identical_answers(stores: dict[str, OnlineStore]) ->
 
 def _version_keys(url: str, prefix: str, version: str) -> int:
     client = redis.Redis.from_url(url)
-    return sum(1 for _ in client.scan_iter(match=k.Keys(prefix, version).pattern, count=1000))
+    return sum(
+        1 for _ in client.scan_iter(match=redis_keys.Keys(prefix, version).pattern, count=1000)
+    )
 
 
 def _renamed(snapshot: Snapshot, n: int) -> Snapshot:
@@ -265,17 +277,17 @@ def test_push_switches_and_keeps_only_the_previous_version(
     verify = push_module._verify
 
     def spy(c: redis.Redis, written: list[str]) -> None:  # every key of v2 is written by now
-        seen.append(c.get(k.active_key(prefix)))
+        seen.append(c.get(redis_keys.active_key(prefix)))
         verify(c, written)
 
     monkeypatch.setattr(push_module, "_verify", spy)
     v2 = push_snapshot(client, _renamed(snapshot, 2), prefix)
     assert seen == [v1.encode()]  # the switch comes only after every key is written
-    assert client.get(k.active_key(prefix)) == v2.encode()
+    assert client.get(redis_keys.active_key(prefix)) == v2.encode()
     assert _version_keys(redis_url, prefix, v1) == keys_v1  # kept for rollback
     assert first.version() == v1 and first.movies([1])[0] is not None  # still serving v1
     v3 = push_snapshot(client, _renamed(snapshot, 3), prefix)
-    assert {v.decode() for v in client.smembers(k.versions_key(prefix))} == {v2, v3}
+    assert {v.decode() for v in client.smembers(redis_keys.versions_key(prefix))} == {v2, v3}
     assert _version_keys(redis_url, prefix, v1) == 0
     assert _version_keys(redis_url, prefix, v2) == keys_v1
     assert first.reload() == v3 and first.movies([1])[0] is not None
@@ -293,7 +305,7 @@ def test_a_corrupt_build_fails_before_writing(
     store = RedisStore(redis_url, prefix)
     assert store.version() == v1 and store.movies([1])[0] is not None
     client = redis.Redis.from_url(redis_url)
-    assert {v.decode() for v in client.smembers(k.versions_key(prefix))} == {v1}
+    assert {v.decode() for v in client.smembers(redis_keys.versions_key(prefix))} == {v1}
 
 
 def test_a_push_failing_midway_is_deleted_and_the_old_version_serves(
@@ -307,8 +319,8 @@ def test_a_push_failing_midway_is_deleted_and_the_old_version_serves(
         with pytest.raises(BuildError, match=r"push to .* failed: .*memory"):
             push(small_build, url, "sparrow", progress=False)  # runs out of memory midway
         client.config_set("maxmemory", 0)
-        assert client.get(k.active_key("sparrow")) == v1.encode()
-        assert {v.decode() for v in client.smembers(k.versions_key("sparrow"))} == {v1}
+        assert client.get(redis_keys.active_key("sparrow")) == v1.encode()
+        assert {v.decode() for v in client.smembers(redis_keys.versions_key("sparrow"))} == {v1}
         assert client.dbsize() == keys_v1 + 2  # v1's keys, active, versions (no lock left)
         assert RedisStore(url, "sparrow").movies([1])[0] is not None
 
@@ -341,8 +353,10 @@ def test_cli_push_and_info(small_build: Path, redis_url: str, prefix: str) -> No
     assert version in result.output and "movies" in result.output
     result = runner.invoke(store_app, ["info", *args])
     assert result.exit_code == 0 and f"active: {version}" in result.output
-    dead = runner.invoke(store_app, ["push", "--build", str(small_build), "--redis-url",
-                                     f"redis://127.0.0.1:{free_port()}/0"])  # fmt: skip
+    dead = runner.invoke(
+        store_app,
+        ["push", "--build", str(small_build), "--redis-url", f"redis://127.0.0.1:{free_port()}/0"],
+    )
     assert isinstance(dead.exception, ConfigError) and "cannot reach Redis" in str(dead.exception)
 
 

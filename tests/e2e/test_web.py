@@ -172,8 +172,11 @@ def test_rating_stars_post_an_event(page: Page, site: Site, watch: Watch) -> Non
     logged = json.loads(site.events()[-1])
     assert logged["id"] == event_id[1]
     assert (logged["type"], logged["userId"], logged["movieId"], logged["rating"]) == (
-        "rating", 7, 1, 4.5,
-    )  # fmt: skip
+        "rating",
+        7,
+        1,
+        4.5,
+    )
     assert page.locator(".stars .half.on").count() == 9  # 4.5 stars lit
     watch.allow(r"\b422\b")  # the refused event below: its 422 is logged by the browser
     page.fill("#rate-user", "0")

@@ -71,14 +71,26 @@ def runs(ml_latest_small: Path, tmp_path_factory: pytest.TempPathFactory) -> Run
 
 def test_a_cold_build_runs_every_stage_and_writes_everything(runs: Runs) -> None:
     assert statuses(runs.cold) == dict.fromkeys(STAGES, "built")
-    for path in ("manifest.json", "stages.json", "embeddings/item2vec/items.parquet",
-                 "embeddings/item2vec/users.parquet", "models/deepfm/1/model.onnx",
-                 "models/popularity/1/model.onnx", "reports/report.json",
-                 "reports/report.html", "reports/embeddings.json"):  # fmt: skip
+    for path in (
+        "manifest.json",
+        "stages.json",
+        "embeddings/item2vec/items.parquet",
+        "embeddings/item2vec/users.parquet",
+        "models/deepfm/1/model.onnx",
+        "models/popularity/1/model.onnx",
+        "reports/report.json",
+        "reports/report.html",
+        "reports/embeddings.json",
+    ):
         assert (runs.out / path).is_file(), path
     units = json.loads((runs.out / "stages.json").read_text())["units"]
-    assert set(units) == {"features", "embeddings/item2vec", "models/deepfm",
-                          "models/popularity", "evaluation"}  # fmt: skip
+    assert set(units) == {
+        "features",
+        "embeddings/item2vec",
+        "models/deepfm",
+        "models/popularity",
+        "evaluation",
+    }
     report = json.loads((runs.out / "reports" / "report.json").read_text())
     assert {row["model"] for row in report["test"]} == {"deepfm", "popularity"}
     assert "stage" in runs.cold and "total" in runs.cold  # the summary table
@@ -90,8 +102,11 @@ def test_a_second_run_reuses_every_stage(runs: Runs) -> None:
 
 def test_a_changed_training_setting_reruns_only_models_and_evaluation(runs: Runs) -> None:
     assert statuses(runs.retrained) == {
-        "features": "cached", "embeddings": "cached", "models": "built", "evaluation": "built",
-    }  # fmt: skip
+        "features": "cached",
+        "embeddings": "cached",
+        "models": "built",
+        "evaluation": "built",
+    }
     before, after = runs.item_vectors_mtime
     assert before == after  # the vectors were not trained again
     for name in ("deepfm", "popularity"):
@@ -106,19 +121,31 @@ def test_a_build_until_a_time_sees_nothing_after_it_and_can_be_served(
 ) -> None:
     from fastapi.testclient import TestClient
 
-    from sparrow.config import ServingSettings
+    from sparrow.config import Settings
     from sparrow.serving.app import create_app
 
     out = tmp_path / "until"
     quick = config(tmp_path, "quick.toml", "[training]\nepochs = 1\n[embedding]\nepochs = 2\n")
-    build("--data", str(ml_latest_small), "--out", str(out), "--until", str(UNTIL),
-          "--models", "popularity", "--embeddings", "item2vec", "--config", quick)  # fmt: skip
+    build(
+        "--data",
+        str(ml_latest_small),
+        "--out",
+        str(out),
+        "--until",
+        str(UNTIL),
+        "--models",
+        "popularity",
+        "--embeddings",
+        "item2vec",
+        "--config",
+        quick,
+    )
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["parameters"]["until"] == UNTIL and manifest["as_of"] <= UNTIL
     for split in ("train", "test"):
         stamps = pq.read_table(out / "samples" / f"{split}.parquet", columns=["timestamp"])
         assert len(stamps) and pc.max(stamps["timestamp"]).as_py() <= UNTIL, split
-    with TestClient(create_app(out, ServingSettings())) as client:
+    with TestClient(create_app(out, Settings())) as client:
         movies = client.get("/getrecforyou", params={"id": 1, "size": 10})
         assert movies.status_code == 200 and len(movies.json()) == 10
 

@@ -60,10 +60,20 @@ def test_data_info_summarises_the_real_dataset(ml_latest_small: Path) -> None:
 def test_feature_benchmark_runs_and_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "features.json"
     done = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "features.py"), "--sizes", "small", "--repeat", "1",
-         "--out", str(out)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(REPO / "bench" / "features.py"),
+            "--sizes",
+            "small",
+            "--repeat",
+            "1",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     small = json.loads(out.read_text())["results"]["small"]
     assert small["ratings"] == 100_836

@@ -68,7 +68,9 @@ def test_user_vectors_and_evaluation_report(built: Path) -> None:
 def test_missing_vectors_is_one_clear_error(built: Path, tmp_path: Path) -> None:
     done = subprocess.run(
         [SPARROW, "embed", "similar", "1", "--build", str(tmp_path)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 3
     assert done.stderr.startswith("error:") and "Traceback" not in done.stderr

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sparrow.artifacts.vectors import load_items
 from sparrow.config import EmbeddingSettings, FeatureSettings
 from sparrow.embedding import spark as on_spark
 from sparrow.embedding.graph import TransitionGraph
 from sparrow.embedding.sequences import item_sequences, positive_history
-from sparrow.embedding.vectors import load_items
 from sparrow.features.pipeline import build
 from sparrow.features.spark_engine import DEFAULT_CONF, spark_session
 
@@ -42,8 +42,13 @@ def test_sequences_graph_and_walks_on_spark_match_the_local_ones(built: Path) ->
     finally:
         session.stop()
     assert len(walks) == 500
-    edges = set(zip(np.repeat(graph.nodes, np.diff(graph.indptr)).tolist(),
-                    graph.nodes[graph.indices].tolist(), strict=True))  # fmt: skip
+    edges = set(
+        zip(
+            np.repeat(graph.nodes, np.diff(graph.indptr)).tolist(),
+            graph.nodes[graph.indices].tolist(),
+            strict=True,
+        )
+    )
     steps = {(int(a), int(b)) for w in walks for a, b in itertools.pairwise(w)}
     assert steps <= edges and len(steps) > 100
 
@@ -53,8 +58,13 @@ def test_spark_engine_gives_the_local_vectors_and_mllib_trains_too(built: Path) 
     common = ["--build", str(built), "--epochs", "5"]
     spark = ["--engine", "spark", "--spark-master", "local[2]"]
     for args in ([], spark, [*spark, "--trainer", "mllib"]):
-        done = subprocess.run([SPARROW, "embed", "item2vec", *common, *args],
-                              capture_output=True, text=True, env=env, check=False)  # fmt: skip
+        done = subprocess.run(
+            [SPARROW, "embed", "item2vec", *common, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
         if not args:
             local = load_items(built, "item2vec")
@@ -63,7 +73,12 @@ def test_spark_engine_gives_the_local_vectors_and_mllib_trains_too(built: Path) 
     assert np.array_equal(on_spark_vectors.vectors, local.vectors)
     mllib = load_items(built, "item2vec-mllib")
     assert mllib.vectors.shape[1] == 64 and len(mllib.ids) > 1000
-    done = subprocess.run([SPARROW, "embed", "evaluate", "--build", str(built)],
-                          capture_output=True, text=True, env=env, check=False)  # fmt: skip
+    done = subprocess.run(
+        [SPARROW, "embed", "evaluate", "--build", str(built)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "item2vec-mllib (last item)" in done.stdout and "mllib on spark" in done.stdout

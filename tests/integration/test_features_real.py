@@ -1,6 +1,5 @@
 """The whole feature build on the real ml-latest-small, checked against direct computations."""
 
-import json
 import random
 import statistics
 from pathlib import Path
@@ -8,6 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from sparrow.artifacts.layout import BuildDir
 from sparrow.config import FeatureSettings
 from sparrow.features.pipeline import build
 
@@ -31,14 +31,14 @@ def con(built: Path, ml_latest_small: Path) -> duckdb.DuckDBPyConnection:
 
 
 def test_row_counts(built: Path, con: duckdb.DuckDBPyConnection) -> None:
-    manifest = json.loads((built / "manifest.json").read_text())
-    assert manifest["rows"]["ratings"] == 100_836
-    assert manifest["rows"]["train_samples"] + manifest["rows"]["test_samples"] == 100_836
-    assert manifest["rows"]["users"] == 610
-    assert manifest["rows"]["movies"] == 9_742
-    test_share = manifest["rows"]["test_samples"] / 100_836
+    manifest = BuildDir(built).manifest()
+    assert manifest.rows["ratings"] == 100_836
+    assert manifest.rows["train_samples"] + manifest.rows["test_samples"] == 100_836
+    assert manifest.rows["users"] == 610
+    assert manifest.rows["movies"] == 9_742
+    test_share = manifest.rows["test_samples"] / 100_836
     assert 0.19 < test_share < 0.21
-    cutoff = manifest["split"]["cutoff_ts"]
+    cutoff = manifest.split.cutoff_ts
     [(late_train,)] = con.sql(
         f"SELECT count(*) FROM read_parquet('{built}/samples/train.parquet')"
         f" WHERE timestamp >= {cutoff}"

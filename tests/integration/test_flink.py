@@ -23,7 +23,7 @@ from tests.services import any_redis, delete_prefix
 from sparrow.store.push import push_snapshot
 from sparrow.store.redis_store import RedisStore
 from sparrow.store.snapshot import Snapshot, load
-from sparrow.stream.log import FileLog
+from sparrow.stream.file_log import FileLog
 from sparrow.stream.runner import catalogue, run
 
 SPARROW = str(Path(sys.executable).parent / "sparrow")
@@ -57,13 +57,30 @@ def test_flink_job_writes_what_the_embedded_runner_writes(
     write_lines(log, [*events[:1_000], *MALFORMED, *events[1_000:], *events[:200]])
 
     vectors, movies = catalogue(embedded)
-    stats = run(embedded, FileLog(log), vectors, movies, snapshot.threshold, once=True)
+    stats = run(embedded, FileLog(log), vectors, movies, snapshot.definitions, once=True)
     assert (stats.events, stats.dead) == (3_200, 2)
     done = subprocess.run(
-        [SPARROW, "stream", "run", "--build", str(build), "--store", "redis", "--runner", "flink",
-         "--redis-url", embedded.url, "--prefix", flink.prefix, "--once"],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        [
+            SPARROW,
+            "stream",
+            "run",
+            "--build",
+            str(build),
+            "--store",
+            "redis",
+            "--runner",
+            "flink",
+            "--redis-url",
+            embedded.url,
+            "--prefix",
+            flink.prefix,
+            "--once",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
     users = sorted({e["userId"] for e in events})
@@ -77,7 +94,8 @@ def test_flink_job_writes_what_the_embedded_runner_writes(
         assert (
             flink.recent_liked(user, 10**6).tolist() == embedded.recent_liked(user, 10**6).tolist()
         )
-        np.testing.assert_array_equal(flink.user_vector("item2vec", user),
-                                      embedded.user_vector("item2vec", user))  # fmt: skip
+        np.testing.assert_array_equal(
+            flink.user_vector("item2vec", user), embedded.user_vector("item2vec", user)
+        )
     dead = [json.loads(line) for line in log.with_name("events.log.dead").read_text().splitlines()]
     assert sorted(d["line"] for d in dead) == sorted(MALFORMED * 2)  # each runner's two

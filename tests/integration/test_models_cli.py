@@ -11,12 +11,12 @@ import onnxruntime as ort
 import pyarrow as pa
 import pytest
 
+from sparrow.artifacts.inputs import OOV
+from sparrow.artifacts.layout import BuildDir
+from sparrow.artifacts.models import latest
+from sparrow.artifacts.runtime import OnnxModel
 from sparrow.config import FeatureSettings
 from sparrow.features.pipeline import build
-from sparrow.models.runtime import OnnxModel
-from sparrow.models.spec import OOV
-from sparrow.training.artifacts import latest
-from sparrow.training.dataset import read_samples
 
 SPARROW = str(Path(sys.executable).parent / "sparrow")
 
@@ -82,7 +82,7 @@ def test_models_list_shows_every_version(trained: Path) -> None:
 
 
 def test_onnx_model_scores_unknown_users_and_movies(trained: Path) -> None:
-    rows = read_samples(trained, "test").slice(0, 50)
+    rows = BuildDir(trained).read_samples("test").slice(0, 50)
     stranger = pa.array(np.full(50, 10**6), pa.int32())
     rows = rows.set_column(rows.schema.get_field_index("userId"), "userId", stranger)
     model = OnnxModel(latest(trained, "deepfm").path)

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 
+from sparrow.artifacts.schema import ITEMS, LINKS, RATINGS, TAGS
 from sparrow.data.movielens import detect_layout, load, load_items, load_ratings
-from sparrow.data.schema import ITEMS, LINKS, RATINGS, TAGS
 
 
 def test_ml_latest_small_loads_exactly(ml_latest_small: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 import redis
 from tests.services import redis_server
 
-from sparrow.store import keys as k
+from sparrow.store import keys as redis_keys
 from sparrow.store.base import Profile
 from sparrow.store.profile_cache import CLIENT_NAME, ProfileCache
 
@@ -20,8 +20,12 @@ WAIT_S = 10.0
 
 
 def profile(user_id: int) -> Profile:
-    return Profile(np.array([1, 2], np.int64), np.array([2], np.int64),
-                   pa.table({"userId": [user_id]}), np.ones(4, np.float32))  # fmt: skip
+    return Profile(
+        np.array([1, 2], np.int64),
+        np.array([2], np.int64),
+        pa.table({"userId": [user_id]}),
+        np.ones(4, np.float32),
+    )
 
 
 def until(check: Callable[[], bool]) -> None:
@@ -78,8 +82,11 @@ def test_the_least_recently_used_users_go_first(cache: ProfileCache) -> None:
     assert kept(cache, 1) and kept(cache, 2) and kept(cache, 3)
     kept(cache, 4)  # size 3: drops 1
     assert [cache.lookup(u, VARIANT)[0] is not None for u in (1, 2, 3, 4)] == [
-        False, True, True, True,
-    ]  # fmt: skip
+        False,
+        True,
+        True,
+        True,
+    ]
 
 
 def test_a_read_overlapping_a_change_is_not_kept(
@@ -119,9 +126,14 @@ def test_close_stops_the_listener(server: tuple[str, redis.Redis]) -> None:
 
 
 def test_the_tracked_prefixes_cover_every_key_a_profile_reads() -> None:
-    names = k.Keys("sparrow", "v7")
+    names = redis_keys.Keys("sparrow", "v7")
     prefixes = names.profile_prefixes(["item2vec", "deepwalk"])
-    read = [names.rated(123), names.liked(123), names.user_features(123),
-            names.user_vector("item2vec", 123), names.user_vector("deepwalk", 123)]  # fmt: skip
+    read = [
+        names.rated(123),
+        names.liked(123),
+        names.user_features(123),
+        names.user_vector("item2vec", 123),
+        names.user_vector("deepwalk", 123),
+    ]
     assert sorted(p + "123" for p in prefixes) == sorted(read)
     assert not any(a != b and a.startswith(b) for a in prefixes for b in prefixes)  # BCAST rule

@@ -94,7 +94,7 @@ def test_the_redis_service_applies_its_events(build: Path, tmp_path: Path) -> No
     prefix = f"sparrow-rt-{uuid.uuid4().hex[:10]}"
     with any_redis() as redis_url:
         push(build, redis_url, prefix, progress=False)
-        env = {"SPARROW_SERVING__REDIS_PREFIX": prefix}
+        env = {"SPARROW_STORE__PREFIX": prefix}
         args = ("--store", "redis", "--redis-url", redis_url)
         try:
             with (

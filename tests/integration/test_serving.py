@@ -159,20 +159,32 @@ def test_getuser_has_the_original_shape(api: httpx.Client) -> None:
 @pytest.mark.parametrize(
     ("path", "status"),
     [
-        ("/getmovie", 422), ("/getmovie?id=abc", 422), ("/getmovie?id=0", 422),
-        ("/getmovie?id=-3", 422), ("/getmovie?id=2147483648", 422), ("/getmovie?id=99999999", 404),
-        ("/getuser", 422), ("/getuser?id=1.5", 422), ("/getuser?id=99999", 404),
-        ("/getsimilarmovie", 422), ("/getsimilarmovie?movieId=1&size=0", 422),
-        ("/getsimilarmovie?movieId=1&size=1001", 422), ("/getsimilarmovie?movieId=1&model=x", 422),
-        ("/getsimilarmovie?movieId=99999999", 404), ("/getrecommendation?genre=Nope", 404),
-        ("/getrecommendation?sortby=title", 422), ("/getrecommendation?size=-1", 422),
-        ("/getrecforyou", 422), ("/getrecforyou?id=1&model=nope", 422),
-        ("/getrecforyou?id=1&size=x", 422), ("/getscore?userId=1", 422),
+        ("/getmovie", 422),
+        ("/getmovie?id=abc", 422),
+        ("/getmovie?id=0", 422),
+        ("/getmovie?id=-3", 422),
+        ("/getmovie?id=2147483648", 422),
+        ("/getmovie?id=99999999", 404),
+        ("/getuser", 422),
+        ("/getuser?id=1.5", 422),
+        ("/getuser?id=99999", 404),
+        ("/getsimilarmovie", 422),
+        ("/getsimilarmovie?movieId=1&size=0", 422),
+        ("/getsimilarmovie?movieId=1&size=1001", 422),
+        ("/getsimilarmovie?movieId=1&model=x", 422),
+        ("/getsimilarmovie?movieId=99999999", 404),
+        ("/getrecommendation?genre=Nope", 404),
+        ("/getrecommendation?sortby=title", 422),
+        ("/getrecommendation?size=-1", 422),
+        ("/getrecforyou", 422),
+        ("/getrecforyou?id=1&model=nope", 422),
+        ("/getrecforyou?id=1&size=x", 422),
+        ("/getscore?userId=1", 422),
         ("/getscore?userId=1&movieId=99999999", 404),
         ("/getscore?userId=1&movieId=1&model=emb", 422),
         ("/nowhere", 404),
     ],
-)  # fmt: skip
+)
 def test_errors_are_json_with_a_status(api: httpx.Client, path: str, status: int) -> None:
     body = get(api, path, status)
     assert set(body) == {"error"} and body["error"]
@@ -210,8 +222,11 @@ def test_getsimilarmovie(api: httpx.Client) -> None:
 
 
 def test_similar_movies_of_a_movie_without_a_vector(api: httpx.Client, serving_build: Path) -> None:
-    with_vectors = set(pq.read_table(serving_build / "embeddings" / "item2vec" / "items.parquet")[
-        "movieId"].to_pylist())  # fmt: skip
+    with_vectors = set(
+        pq.read_table(serving_build / "embeddings" / "item2vec" / "items.parquet")[
+            "movieId"
+        ].to_pylist()
+    )
     popular = [m["movieId"] for m in get(api, "/getrecommendation", size=1000, sortby="popularity")]
     movie_id = next(i for i in reversed(popular) if i not in with_vectors)
     response = api.get("/getsimilarmovie", params={"movieId": movie_id, "size": 8})
@@ -222,9 +237,14 @@ def test_similar_movies_of_a_movie_without_a_vector(api: httpx.Client, serving_b
 
 @pytest.mark.parametrize(
     ("model", "ranked_by"),
-    [("deepfm", "deepfm"), ("emb", "item2vec"), ("nerualcf", "neumf"), ("neuralcf", "neumf"),
-     ("neumf", "neumf")],
-)  # fmt: skip
+    [
+        ("deepfm", "deepfm"),
+        ("emb", "item2vec"),
+        ("nerualcf", "neumf"),
+        ("neuralcf", "neumf"),
+        ("neumf", "neumf"),
+    ],
+)
 def test_getrecforyou_never_recommends_rated_movies(
     api: httpx.Client, model: str, ranked_by: str
 ) -> None:
@@ -266,8 +286,11 @@ def test_experiments_choose_the_model_and_recall(
 def test_an_unknown_user_gets_popular_movies(api: httpx.Client) -> None:
     items = get(api, "/getrecforyou", id=999_999, size=10)
     check_recommended(items, {"popularity", "top_rated"})
-    tops = {m["movieId"] for by in ("popularity", "rating")
-            for m in get(api, "/getrecommendation", size=100, sortby=by)}  # fmt: skip
+    tops = {
+        m["movieId"]
+        for by in ("popularity", "rating")
+        for m in get(api, "/getrecommendation", size=100, sortby=by)
+    }
     assert {m["movieId"] for m in items} <= tops
 
 
@@ -285,8 +308,16 @@ def test_cors_docs_health_and_metrics(api: httpx.Client) -> None:
     paths = get(api, "/openapi.json")["paths"]
     models = {p["name"]: p["schema"] for p in paths["/getrecforyou"]["get"]["parameters"]}
     assert models["model"]["enum"] == ["emb", "neuralcf", "nerualcf", "deepfm", "neumf"]
-    assert {"/getmovie", "/getuser", "/getsimilarmovie", "/getrecommendation", "/getrecforyou",
-            "/getscore", "/healthz", "/metrics"} <= set(paths)  # fmt: skip
+    assert {
+        "/getmovie",
+        "/getuser",
+        "/getsimilarmovie",
+        "/getrecommendation",
+        "/getrecforyou",
+        "/getscore",
+        "/healthz",
+        "/metrics",
+    } <= set(paths)
     health = get(api, "/healthz")
     assert health["status"] == "ok" and health["ping"] and health["store"] == "memory"
     assert health["models"] == ["deepfm", "neumf"] and health["embeddings"] == ["item2vec"]
@@ -365,7 +396,7 @@ def test_ranking_encodes_the_movies_once_with_the_same_scores(serving_build: Pat
 def test_redis_outage_serves_the_memory_copy(serving_build: Path, tmp_path: Path) -> None:
     with redis_server() as (redis_url, redis_process):
         push(serving_build, redis_url, "servingtest", progress=False)
-        env = {"SPARROW_SERVING__REDIS_PREFIX": "servingtest"}
+        env = {"SPARROW_STORE__PREFIX": "servingtest"}
         args = ("--store", "redis", "--redis-url", redis_url)
         with (
             serving(serving_build, tmp_path / "serve.log", *args, env=env) as url,
@@ -378,11 +409,14 @@ def test_redis_outage_serves_the_memory_copy(serving_build: Path, tmp_path: Path
             redis_process.kill()
             redis_process.wait(timeout=10)
             requests = [
-                ("/getmovie", {"id": 1}), ("/getuser", {"id": 1}),
-                ("/getrecommendation", {"genre": "Comedy"}), ("/getsimilarmovie", {"movieId": 1}),
-                ("/getrecforyou", {"id": 1}), ("/getrecforyou", {"id": 999_999}),
+                ("/getmovie", {"id": 1}),
+                ("/getuser", {"id": 1}),
+                ("/getrecommendation", {"genre": "Comedy"}),
+                ("/getsimilarmovie", {"movieId": 1}),
+                ("/getrecforyou", {"id": 1}),
+                ("/getrecforyou", {"id": 999_999}),
                 ("/getscore", {"userId": 1, "movieId": 2}),
-            ]  # fmt: skip
+            ]
             for path, params in requests:
                 response = client.get(path, params=params)
                 assert response.status_code == 200, (path, response.text)

@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 from tests.serving_fixtures import serving
 
-from sparrow.models.runtime import OnnxModel
-from sparrow.training.artifacts import latest
+from sparrow.artifacts.models import latest
+from sparrow.artifacts.runtime import OnnxModel
 
 PAIRS = 50
 

@@ -37,9 +37,13 @@ def test_every_operation_is_fuzzed(api_schema: OpenApiSchema) -> None:
 
 @pytest.mark.parametrize(
     ("path", "mode"),
-    [(path, mode) for path in PATHS for mode in GenerationMode
-     if mode == GenerationMode.POSITIVE or path not in WITHOUT_PARAMETERS],
-)  # fmt: skip
+    [
+        (path, mode)
+        for path in PATHS
+        for mode in GenerationMode
+        if mode == GenerationMode.POSITIVE or path not in WITHOUT_PARAMETERS
+    ],
+)
 def test_the_api_conforms_to_its_schema(
     api_schema: OpenApiSchema, path: str, mode: GenerationMode
 ) -> None:
@@ -47,9 +51,11 @@ def test_the_api_conforms_to_its_schema(
 
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
-        max_examples=30, deadline=None, database=None,
+        max_examples=30,
+        deadline=None,
+        database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-    )  # fmt: skip
+    )
     def fuzz(case: Case) -> None:
         case.call_and_validate()
 

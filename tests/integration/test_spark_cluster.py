@@ -44,12 +44,30 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int
     env = os.environ | {"SPARK_LOCAL_IP": "127.0.0.1", "SPARK_LOG_DIR": str(logs)}
     master_url = f"spark://127.0.0.1:{port}"
     commands = [
-        ["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
-         "--webui-port", str(ui)],
-        ["org.apache.spark.deploy.worker.Worker", master_url, "--host", "127.0.0.1",
-         "--cores", "2", "--memory", "2g", "--webui-port", str(worker_ui),
-         "--work-dir", str(logs / "work")],
-    ]  # fmt: skip
+        [
+            "org.apache.spark.deploy.master.Master",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--webui-port",
+            str(ui),
+        ],
+        [
+            "org.apache.spark.deploy.worker.Worker",
+            master_url,
+            "--host",
+            "127.0.0.1",
+            "--cores",
+            "2",
+            "--memory",
+            "2g",
+            "--webui-port",
+            str(worker_ui),
+            "--work-dir",
+            str(logs / "work"),
+        ],
+    ]
     processes = []
     for i, args in enumerate(commands):
         log = (logs / f"{i}.log").open("w")

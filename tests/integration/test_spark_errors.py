@@ -24,8 +24,11 @@ def sparrow_without(
     env = os.environ | {"COLUMNS": "200"} | ({"PATH": path} if path else {})
     return subprocess.run(
         [sys.executable, "-c", CLI_WITHOUT, missing, *args],
-        capture_output=True, text=True, env=env, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
 
 
 def assert_one_error_line(done: subprocess.CompletedProcess[str], code: int, text: str) -> None:
@@ -36,8 +39,18 @@ def assert_one_error_line(done: subprocess.CompletedProcess[str], code: int, tex
 
 
 def spark_build(data: Path, out: Path) -> list[str]:
-    return ["features", "build", "--engine", "spark", "--spark-master", "local[1]",
-            "--data", str(data), "--out", str(out)]  # fmt: skip
+    return [
+        "features",
+        "build",
+        "--engine",
+        "spark",
+        "--spark-master",
+        "local[1]",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+    ]
 
 
 def test_missing_pyspark_names_the_extra(tmp_path: Path) -> None:

@@ -17,16 +17,18 @@ import pytest
 import redis
 from tests.services import any_redis, delete_prefix
 
+from sparrow.artifacts.schema import USER_FEATURE_COLUMNS
 from sparrow.config import EmbeddingSettings, FeatureSettings
 from sparrow.embedding.pipeline import embed_items
+from sparrow.features.online import MAX_EVENT_IDS, features, user_vector
 from sparrow.features.pipeline import build
 from sparrow.store.memory_store import MemoryStore
 from sparrow.store.push import push_snapshot
 from sparrow.store.redis_store import RedisStore
 from sparrow.store.snapshot import Snapshot, load
-from sparrow.stream.log import FileLog, RedisLog, add_events
+from sparrow.stream.file_log import FileLog
+from sparrow.stream.redis_log import RedisLog, add_events
 from sparrow.stream.runner import Processor, catalogue, run
-from sparrow.stream.updates import FEATURE_COLUMNS, MAX_EVENT_IDS, features, user_vector
 
 NEW_USER = 900_001
 
@@ -58,10 +60,18 @@ def stores(snapshot: Snapshot, redis_store: RedisStore) -> dict[str, Any]:
     return {"memory": MemoryStore(snapshot), "redis": redis_store}
 
 
-def record(i: int, user: int, movie: int, rating: float | None, ts: int, kind: str = "rating"
-           ) -> dict[str, Any]:  # fmt: skip
-    return {"id": f"ev-{i}", "type": kind, "userId": user, "movieId": movie, "rating": rating,
-            "timestamp": ts, "receivedAt": ts + 0.5}  # fmt: skip
+def record(
+    i: int, user: int, movie: int, rating: float | None, ts: int, kind: str = "rating"
+) -> dict[str, Any]:
+    return {
+        "id": f"ev-{i}",
+        "type": kind,
+        "userId": user,
+        "movieId": movie,
+        "rating": rating,
+        "timestamp": ts,
+        "receivedAt": ts + 0.5,
+    }
 
 
 def write_lines(path: Path, lines: list[Any]) -> None:
@@ -79,14 +89,14 @@ def unrated(store: Any, user: int, snapshot: Snapshot, n: int) -> list[int]:
 
 def run_once(store: Any, log: Any, snapshot: Snapshot) -> Any:
     vectors, movies = catalogue(store)
-    return run(store, log, vectors, movies, snapshot.threshold, batch=64, once=True)
+    return run(store, log, vectors, movies, snapshot.definitions, batch=64, once=True)
 
 
 def test_first_states_continue_the_offline_features(snapshot: Snapshot) -> None:
     store = MemoryStore(snapshot)
     vectors, movies = catalogue(store)
     users = snapshot.ratings.ids.tolist()
-    states = Processor(store, vectors, movies, snapshot.threshold).initial(users)
+    states = Processor(store, vectors, movies, snapshot.definitions).initial(users)
     assert len(states) == len(users) == 610
     for user, state in states.items():
         assert features(state) == store.user_features(user).to_pylist()[0]
@@ -99,27 +109,38 @@ def test_first_states_continue_the_offline_features(snapshot: Snapshot) -> None:
 
 
 @pytest.mark.parametrize("kind", ["memory", "redis"])
-def test_file_log_events_reach_the_read_api(kind: str, stores: dict[str, Any], tmp_path: Path,
-                                            snapshot: Snapshot) -> None:  # fmt: skip
+def test_file_log_events_reach_the_read_api(
+    kind: str, stores: dict[str, Any], tmp_path: Path, snapshot: Snapshot
+) -> None:
     store = stores[kind]
     a, b = unrated(store, 1, snapshot, 2)
     path = tmp_path / "events" / "events.log"
-    write_lines(path, [record(1, 1, a, 5.0, 2_000_000_000), record(2, 1, b, 1.0, 2_000_000_001),
-                       "{not json", record(3, 1, b, None, 2_000_000_002, "click"),
-                       {"type": "rating", "userId": 1, "movieId": a},
-                       record(4, NEW_USER, a, 4.0, 2_000_000_003)])  # fmt: skip
+    write_lines(
+        path,
+        [
+            record(1, 1, a, 5.0, 2_000_000_000),
+            record(2, 1, b, 1.0, 2_000_000_001),
+            "{not json",
+            record(3, 1, b, None, 2_000_000_002, "click"),
+            {"type": "rating", "userId": 1, "movieId": a},
+            record(4, NEW_USER, a, 4.0, 2_000_000_003),
+        ],
+    )
     stats = run_once(store, FileLog(path), snapshot)
     assert (stats.events, stats.dead) == (4, 2)
     row = store.user_features(1).to_pylist()[0]
-    assert list(row) == list(FEATURE_COLUMNS)
+    assert list(row) == list(USER_FEATURE_COLUMNS)
     assert row["userRatedMovie1"] == a and row["userRatingCount"] == 100
     assert store.recent_liked(1, 1).tolist() == [a]
     assert store.rated(1).tolist()[-2:] == [a, b]
     state = store.get_states([1])[1]
     assert (state.latest_movie, state.events) == (b, 3)
     assert np.allclose(store.user_vector("item2vec", 1), user_vector(state, "item2vec"))
-    item = dict(zip(snapshot.items["item2vec"].ids.tolist(), snapshot.items["item2vec"].vectors,
-                    strict=True))[a]  # fmt: skip
+    item = dict(
+        zip(
+            snapshot.items["item2vec"].ids.tolist(), snapshot.items["item2vec"].vectors, strict=True
+        )
+    )[a]
     assert store.user_features(NEW_USER).to_pylist()[0]["userRatedMovie1"] == a
     assert store.rated(NEW_USER).tolist() == [a] == store.recent_liked(NEW_USER, 5).tolist()
     np.testing.assert_allclose(store.user_vector("item2vec", NEW_USER), item, rtol=1e-6)
@@ -133,8 +154,10 @@ def test_a_batch_fits_in_the_event_ids_a_state_keeps(snapshot: Snapshot, tmp_pat
     store, log = MemoryStore(snapshot), FileLog(tmp_path / "events.log")
     for batch in (0, MAX_EVENT_IDS + 1):
         with pytest.raises(ValueError, match="batch must be"):
-            run(store, log, {}, {}, snapshot.threshold, batch=batch, once=True)
-    assert run(store, log, {}, {}, snapshot.threshold, batch=MAX_EVENT_IDS, once=True).batches == 0
+            run(store, log, {}, {}, snapshot.definitions, batch=batch, once=True)
+    assert (
+        run(store, log, {}, {}, snapshot.definitions, batch=MAX_EVENT_IDS, once=True).batches == 0
+    )
 
 
 def synthetic(n: int, seed: int, snapshot: Snapshot) -> list[dict[str, Any]]:
@@ -149,8 +172,16 @@ def synthetic(n: int, seed: int, snapshot: Snapshot) -> list[dict[str, Any]]:
             continue
         kind = rng.choice(["rating"] * 8 + ["click", "view"])
         rating = rng.randint(1, 10) / 2 if kind == "rating" else None
-        out.append(record(i, rng.choice(users), rng.choice(movies), rating,
-                          1_600_000_000 + i * 7 + rng.randint(0, 50), kind))  # fmt: skip
+        out.append(
+            record(
+                i,
+                rng.choice(users),
+                rng.choice(movies),
+                rating,
+                1_600_000_000 + i * 7 + rng.randint(0, 50),
+                kind,
+            )
+        )
     return out
 
 
@@ -183,12 +214,14 @@ def crash_until_done(store: Any, make_log: Any, snapshot: Snapshot, seed: int) -
     while True:
         flaky = Crashing(store, rng.randint(0, 25), rng.random() < 0.3)
         try:
-            run(flaky, make_log(crashes), vectors, movies, snapshot.threshold, batch=97, once=True)
+            run(
+                flaky, make_log(crashes), vectors, movies, snapshot.definitions, batch=97, once=True
+            )
             return crashes
         except CrashError:
             crashes += 1
             if crashes > 30:  # then run clean to the end
-                run(store, make_log(crashes), vectors, movies, snapshot.threshold, once=True)
+                run(store, make_log(crashes), vectors, movies, snapshot.definitions, once=True)
                 return crashes
 
 
@@ -196,8 +229,9 @@ def states_of(store: Any, users: list[int]) -> dict[int, Any]:
     return {u: s.to_dict() for u, s in store.get_states(users).items()}
 
 
-def test_crashes_and_replays_give_the_clean_pass(snapshot: Snapshot, redis_store: RedisStore,
-                                                 tmp_path: Path) -> None:  # fmt: skip
+def test_crashes_and_replays_give_the_clean_pass(
+    snapshot: Snapshot, redis_store: RedisStore, tmp_path: Path
+) -> None:
     events = synthetic(10_000, 3, snapshot)
     users = sorted({e["userId"] for e in events})
     clean = MemoryStore(snapshot)
@@ -216,16 +250,21 @@ def test_crashes_and_replays_give_the_clean_pass(snapshot: Snapshot, redis_store
     stream = f"{redis_store.prefix}:events"
     add_events(redis_store.client, stream, events)
     url = redis_store.url
-    crashes = crash_until_done(redis_store, lambda i: RedisLog(
-        url, stream, "g", consumer=f"c{i % 2}", claim_idle_ms=0), snapshot, 2)  # fmt: skip
+    crashes = crash_until_done(
+        redis_store,
+        lambda i: RedisLog(url, stream, "g", consumer=f"c{i % 2}", claim_idle_ms=0),
+        snapshot,
+        2,
+    )
     assert crashes >= 3
     assert states_of(redis_store, users) == expected
     for user in users[::10]:
         assert redis_store.user_features(user) == clean.user_features(user)
         assert redis_store.recent_liked(user, 50).tolist() == clean.recent_liked(user, 50).tolist()
         assert redis_store.rated(user).tolist() == clean.rated(user).tolist()
-        np.testing.assert_array_equal(redis_store.user_vector("item2vec", user),
-                                      clean.user_vector("item2vec", user))  # fmt: skip
+        np.testing.assert_array_equal(
+            redis_store.user_vector("item2vec", user), clean.user_vector("item2vec", user)
+        )
     assert RedisLog(url, stream, "g").lag() == 0
 
 

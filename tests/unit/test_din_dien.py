@@ -11,9 +11,9 @@ from sklearn.metrics import roc_auc_score
 from tests.model_fixtures import SPEC, learnable
 from torch import nn
 
+from sparrow.artifacts.inputs import INPUTS, PAD
 from sparrow.models.dien import DIEN, DIENConfig
 from sparrow.models.din import DIN, DINConfig
-from sparrow.models.spec import INPUTS, PAD
 from sparrow.training.export import export_model
 
 torch.set_num_threads(1)

@@ -7,20 +7,26 @@ import pyarrow as pa
 import pytest
 from tests.fixtures import write_dataset
 
+from sparrow.artifacts.vectors import Vectors, user_vectors
 from sparrow.config import FeatureSettings
 from sparrow.embedding.sequences import item_sequences, positive_history
 from sparrow.embedding.skipgram import SkipGramConfig, train
-from sparrow.embedding.users import user_vectors
-from sparrow.embedding.vectors import Vectors
 from sparrow.features.pipeline import build
 
 
 def test_sequences_hold_only_liked_training_ratings_in_time_order(tmp_path: Path) -> None:
     ratings = "userId,movieId,rating,timestamp\n" + "".join(
         f"{u},{m},{r},{t}\n"
-        for u, m, r, t in [(1, 4, 4.0, 30), (1, 2, 5.0, 10), (1, 3, 2.0, 20), (1, 1, 4.5, 90),
-                           (2, 2, 3.5, 15), (2, 4, 4.0, 15), (3, 1, 5.0, 95)]
-    )  # fmt: skip
+        for u, m, r, t in [
+            (1, 4, 4.0, 30),
+            (1, 2, 5.0, 10),
+            (1, 3, 2.0, 20),
+            (1, 1, 4.5, 90),
+            (2, 2, 3.5, 15),
+            (2, 4, 4.0, 15),
+            (3, 1, 5.0, 95),
+        ]
+    )
     data = write_dataset(tmp_path / "data", ratings)
     build(data, tmp_path / "b", FeatureSettings(test_fraction=0.3), progress=False)
     history = positive_history(tmp_path / "b")
@@ -69,10 +75,13 @@ def test_nothing_frequent_enough_gives_no_vectors() -> None:
 def test_user_vectors_are_weighted_means_and_skip_users_without_vectors() -> None:
     items = Vectors(np.array([10, 20, 30]), np.array([[1, 0], [0, 1], [1, 1]], np.float32))
     day = 86_400
-    history = pa.table({
-        "user_id": [1, 1, 2, 3, 3], "item_id": [10, 20, 99, 30, 99],
-        "ts": [0, 2 * day, 5, 7, 8],
-    })  # fmt: skip
+    history = pa.table(
+        {
+            "user_id": [1, 1, 2, 3, 3],
+            "item_id": [10, 20, 99, 30, 99],
+            "ts": [0, 2 * day, 5, 7, 8],
+        }
+    )
     plain = user_vectors(history, items)
     assert plain.ids.tolist() == [1, 3]  # user 2 liked only a movie without a vector
     assert plain.vectors.tolist() == [[0.5, 0.5], [1.0, 1.0]]

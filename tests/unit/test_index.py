@@ -1,17 +1,14 @@
-"""Nearest-neighbour indexes: exact answers on constructed data, every kind behind one interface."""
+"""Nearest-neighbour indexes, kind by kind: exact answers on constructed data, LSH's candidates,
+HNSW's recall and determinism (what every kind shares: tests/contract/test_index.py)."""
 
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from sparrow.embedding.hnsw import HNSWIndex
-from sparrow.embedding.index import ExactIndex, ItemIndex, build_index, recall_at_k
-from sparrow.embedding.lsh import LSHIndex
-from sparrow.errors import ConfigError, DataError
-
-KINDS = ["exact", "lsh", "hnsw"]
+from sparrow.errors import ConfigError
+from sparrow.index.base import build_index, recall_at_k
+from sparrow.index.lsh import LSHIndex
 
 
 def unit_vectors(n: int, dim: int, seed: int) -> np.ndarray:
@@ -135,40 +132,6 @@ def test_hnsw_build_is_deterministic() -> None:
     a, b = first.search(vectors[:100], 10), again.search(vectors[:100], 10)
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
-
-
-@pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("metric", ["cosine", "ip"])
-def test_save_load_round_trip(kind: str, metric: str, tmp_path: Path) -> None:
-    vectors = np.random.default_rng(9).standard_normal((500, 12)).astype(np.float32)
-    ids = np.arange(500) + 100
-    index = build_index(kind, ids, vectors, metric=metric)
-    folder = tmp_path / "index"
-    index.save(folder)
-    index.save(folder)  # replacing a saved index is allowed
-    loaded = ItemIndex.load(folder)
-    assert type(loaded) is type(index)
-    assert (loaded.kind, loaded.metric, loaded.dim, loaded.count) == (kind, metric, 12, 500)
-    assert loaded.params == index.params
-    queries = vectors[:40]
-    before = index.search(queries, 7, exclude=ids[:40])
-    after = loaded.search(queries, 7, exclude=ids[:40])
-    np.testing.assert_array_equal(before[0], after[0])
-    np.testing.assert_array_equal(before[1], after[1])
-    assert not (before[0] == ids[:40, None]).any()
-
-
-def test_load_of_a_missing_index_is_a_data_error(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="cannot read the index"):
-        ItemIndex.load(tmp_path / "missing")
-
-
-def test_build_index_dispatch() -> None:
-    classes = {"exact": ExactIndex, "lsh": LSHIndex, "hnsw": HNSWIndex}
-    for kind, cls in classes.items():
-        index = build_index(kind, IDS, VECS)
-        assert type(index) is cls and index.kind == kind
-    assert ExactIndex.build(IDS, VECS).search(VECS[:1], 1)[0].tolist() == [[10]]
 
 
 @pytest.mark.parametrize(

@@ -15,12 +15,12 @@ from sklearn.metrics import roc_auc_score
 from tests.model_fixtures import SPEC, learnable
 from torch import nn
 
+from sparrow.artifacts.inputs import INPUTS, NUMERIC
 from sparrow.errors import ConfigError
 from sparrow.models.deepfm import DeepFM
 from sparrow.models.layers import Fields, LinearTerm, masked_mean
 from sparrow.models.neural_cf import TwoTower
 from sparrow.models.registry import BASELINES, MODELS, NEURAL, create, make_config, model_names
-from sparrow.models.spec import INPUTS, NUMERIC
 from sparrow.models.wide_deep import WideDeep
 from sparrow.training.export import export_model, to_onnx
 
@@ -187,8 +187,9 @@ def test_deepfm_fm_and_deep_parts_share_one_embedding_set() -> None:
 def test_pooling_and_fm_equal_their_definitions() -> None:
     torch.manual_seed(3)
     x = torch.randn(6, 4, 3, dtype=torch.float64)  # (B, K, D)
-    ids = torch.tensor([[1, 2, 0, 0], [0, 0, 0, 0], [5, 6, 7, 8], [0, 3, 0, 4], [9, 0, 0, 0],
-                        [1, 1, 1, 0]])  # fmt: skip
+    ids = torch.tensor(
+        [[1, 2, 0, 0], [0, 0, 0, 0], [5, 6, 7, 8], [0, 3, 0, 4], [9, 0, 0, 0], [1, 1, 1, 0]]
+    )
     pooled = masked_mean(x, ids)
     for row in range(len(ids)):
         kept = x[row][ids[row] != 0]

@@ -6,8 +6,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from sparrow.artifacts.schema import ITEMS, LINKS, RATINGS, TAGS, USERS
 from sparrow.data.movielens import detect_layout, load, load_items, load_ratings
-from sparrow.data.schema import ITEMS, LINKS, RATINGS, TAGS, USERS
 from sparrow.errors import DataError
 
 Files = dict[str, str | bytes | None]  # file name -> text (bytes: written as is; None: absent)

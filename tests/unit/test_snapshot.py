@@ -56,9 +56,18 @@ def test_top_ratings_are_the_10_best_ascending_ties_newest_first(snapshot: Snaps
     assert movie is not None and movie.rating_number == 12
     assert movie.average_rating == pytest.approx(41 / 12)
     shown = [(r.user_id, r.score, r.timestamp) for r in movie.top_ratings]
-    assert shown == [(19, 3.0, 110), (18, 3.0, 109), (15, 3.0, 101), (17, 3.0, 100),
-                     (16, 3.0, 100), (14, 4.0, 105), (13, 4.0, 103), (12, 4.0, 102),
-                     (11, 5.0, 106), (10, 5.0, 100)]  # fmt: skip
+    assert shown == [
+        (19, 3.0, 110),
+        (18, 3.0, 109),
+        (15, 3.0, 101),
+        (17, 3.0, 100),
+        (16, 3.0, 100),
+        (14, 4.0, 105),
+        (13, 4.0, 103),
+        (12, 4.0, 102),
+        (11, 5.0, 106),
+        (10, 5.0, 100),
+    ]
     assert all(r.movie_id == 10 for r in movie.top_ratings)
 
 

@@ -6,7 +6,8 @@ import pyarrow as pa
 import pytest
 from rich.console import Console
 
-from sparrow.data.schema import ITEMS, LINKS, RATINGS, TAGS, Dataset
+from sparrow.artifacts.schema import ITEMS, LINKS, RATINGS, TAGS
+from sparrow.data.schema import Dataset
 from sparrow.data.summary import DatasetSummary, render, summarize
 
 YEAR = 365 * 86_400
@@ -76,8 +77,17 @@ def test_render_shows_the_key_figures(summary: DatasetSummary) -> None:
     console = Console(record=True, width=120)
     console.print(render(summary))
     text = console.export_text()
-    for expected in ("hand-made", "users", "ratings", "66.667%", "1970-01-01 .. 1971-01-01",
-                     "mean 2.0, median 2.0, max 3", "33.3%", "Drama", "75.0%"):  # fmt: skip
+    for expected in (
+        "hand-made",
+        "users",
+        "ratings",
+        "66.667%",
+        "1970-01-01 .. 1971-01-01",
+        "mean 2.0, median 2.0, max 3",
+        "33.3%",
+        "Drama",
+        "75.0%",
+    ):
         assert expected in text, expected
     bars = [line for line in text.splitlines() if "█" in line]
     assert len(bars) == 5  # one per rating value present

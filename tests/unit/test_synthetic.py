@@ -189,11 +189,13 @@ def test_cli_synth_then_info(tmp_path: Path) -> None:
     sparrow = str(Path(sys.executable).parent / "sparrow")
     out = tmp_path / "ml-synth"
     synth = [sparrow, "data", "synth", "--out", str(out), "--users", "50", "--items", "80"]
-    done = subprocess.run([*synth, "--ratings", "1234", "--seed", "1"], capture_output=True,
-                          text=True, check=False)  # fmt: skip
+    done = subprocess.run(
+        [*synth, "--ratings", "1234", "--seed", "1"], capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, done.stderr
-    info = subprocess.run([sparrow, "data", "info", str(out)], capture_output=True, text=True,
-                          check=False)  # fmt: skip
+    info = subprocess.run(
+        [sparrow, "data", "info", str(out)], capture_output=True, text=True, check=False
+    )
     assert info.returncode == 0, info.stderr
     assert "1,234" in info.stdout and "ml-synth" in info.stdout
     bad = subprocess.run([*synth, "--ratings", "10"], capture_output=True, text=True, check=False)

@@ -8,13 +8,13 @@ import pytest
 import torch
 from tests.model_fixtures import SPEC, learnable
 
+from sparrow.artifacts.encoders import Encoders
+from sparrow.artifacts.inputs import NUMERIC, OOV, PAD, USER_NUMERIC
+from sparrow.artifacts.schema import SAMPLE_SCHEMA
 from sparrow.config import TrainingSettings
 from sparrow.errors import ConfigError, DataError
-from sparrow.features.definitions import SAMPLE_SCHEMA
 from sparrow.models.registry import create
-from sparrow.models.spec import NUMERIC, OOV, PAD, USER_NUMERIC
 from sparrow.training.dataset import Samples, carve_validation
-from sparrow.training.encoders import Encoders
 from sparrow.training.loop import _negatives, fit, predict
 from sparrow.training.pipeline import parse_params
 
@@ -42,8 +42,18 @@ def test_encoders_map_ids_to_vocabulary_indices_with_padding_and_unknown() -> No
     assert encoders.movies.to_pylist() == [10, 20]
     assert encoders.users.to_pylist() == [1]
     assert encoders.spec().movies == 4 and encoders.spec().users == 3
-    new = samples([{"movieId": 99, "userId": 2, "userRatedMovie1": 20, "movieGenre1": "Western",
-                    "movieRatingCount": 1, "userRatingCount": 3}])  # fmt: skip
+    new = samples(
+        [
+            {
+                "movieId": 99,
+                "userId": 2,
+                "userRatedMovie1": 20,
+                "movieGenre1": "Western",
+                "movieRatingCount": 1,
+                "userRatingCount": 3,
+            }
+        ]
+    )
     x = encoders.encode(new)
     assert x["movie_id"].tolist() == [OOV]  # never seen
     assert x["user_id"].tolist() == [OOV]  # seen once: below min_count
@@ -76,8 +86,18 @@ def test_encoders_survive_a_save_and_load(tmp_path: Path) -> None:
 
 def test_one_users_encoding_is_the_user_side_of_the_rows_encoding() -> None:
     encoders = Encoders.fit(samples(ROWS), min_count=1)
-    rows = samples([*ROWS, {"userId": 7, "userRatedMovie1": 99, "userGenre2": "Western",
-                            "userRatingCount": 12, "userAvgRating": 3.5}])  # fmt: skip
+    rows = samples(
+        [
+            *ROWS,
+            {
+                "userId": 7,
+                "userRatedMovie1": 99,
+                "userGenre2": "Western",
+                "userRatingCount": 12,
+                "userAvgRating": 3.5,
+            },
+        ]
+    )
     whole = encoders.encode(rows)
     for i, row in enumerate(rows.to_pylist()):
         one = encoders.encode_user(row)
@@ -104,8 +124,11 @@ def test_validation_is_the_end_of_the_training_period() -> None:
 
 def test_model_settings_from_the_command_line() -> None:
     assert parse_params(["dim=32", "hidden=[64,32]", "product=outer", "dropout=0.5"]) == {
-        "dim": 32, "hidden": [64, 32], "product": "outer", "dropout": 0.5,
-    }  # fmt: skip
+        "dim": 32,
+        "hidden": [64, 32],
+        "product": "outer",
+        "dropout": 0.5,
+    }
     with pytest.raises(ConfigError):
         parse_params(["dim"])
 
@@ -125,8 +148,9 @@ def _samples(seed: int, n: int) -> Samples:
 
 
 def test_training_keeps_the_best_epoch_and_is_seeded() -> None:
-    settings = TrainingSettings(epochs=8, batch_size=64, lr=1e-2, patience=2, threads=1,
-                                id_dropout=0.0)  # fmt: skip
+    settings = TrainingSettings(
+        epochs=8, batch_size=64, lr=1e-2, patience=2, threads=1, id_dropout=0.0
+    )
     train, valid = _samples(0, 4096), _samples(1, 512)
     scores = []
     for _ in range(2):

@@ -1,4 +1,4 @@
-"""MovieLens loaders: every official layout -> the canonical tables of `schema.py`.
+"""MovieLens loaders: every official layout -> the canonical tables (`artifacts/schema.py`).
 
 Layouts: "csv" (ml-latest-small, ml-latest, ml-20m, ml-25m, ml-32m), "ml-1m" and "ml-10m"
 (`::`-separated .dat files; ml-1m has users.dat, ml-10m has tags.dat) and "ml-100k" (u.data,
@@ -18,7 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from sparrow.data.schema import ITEMS, LINKS, RATINGS, TAGS, USERS, Dataset
+from sparrow.artifacts.schema import ITEMS, LINKS, RATINGS, TAGS, USERS
+from sparrow.data.schema import Dataset
 from sparrow.errors import DataError
 
 Row = list[object]

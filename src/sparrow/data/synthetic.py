@@ -143,10 +143,16 @@ def _catalog(rng: np.random.Generator, n: int) -> _Catalog:
     order = np.lexsort((pair_item, year[pair_item], pair_seg))
     seg, seg_items = pair_seg[order], pair_item[order]
     return _Catalog(
-        pop, quality, year, genres, seg_items, seg * 10_000 + year[seg_items],
+        pop,
+        quality,
+        year,
+        genres,
+        seg_items,
+        seg * 10_000 + year[seg_items],
         np.concatenate([[0.0], np.cumsum(pop[seg_items])]),
-        np.searchsorted(seg, np.arange(g + 1)), np.searchsorted(seg, np.arange(g + 1), "right"),
-    )  # fmt: skip
+        np.searchsorted(seg, np.arange(g + 1)),
+        np.searchsorted(seg, np.arange(g + 1), "right"),
+    )
 
 
 def _counts(rng: np.random.Generator, users: int, items: int, ratings: int) -> I64:
@@ -175,9 +181,14 @@ def _users(rng: np.random.Generator, counts: I64, cat: _Catalog) -> _Users:
     start = rng.integers(START, END, n)
     span = np.minimum(rng.lognormal(np.log(3 * 86_400), 2.5, n).astype(np.int64), END - start)
     return _Users(
-        counts, cum, affinity + rng.normal(0.0, 0.2, (n, g)), rng.normal(0.0, 0.4, n),
-        rng.beta(2.0, 0.5, n), start, span,
-    )  # fmt: skip
+        counts,
+        cum,
+        affinity + rng.normal(0.0, 0.2, (n, g)),
+        rng.normal(0.0, 0.4, n),
+        rng.beta(2.0, 0.5, n),
+        start,
+        span,
+    )
 
 
 def _chunk(rng: np.random.Generator, cat: _Catalog, people: _Users, lo: int, hi: int) -> pa.Table:
@@ -194,12 +205,14 @@ def _chunk(rng: np.random.Generator, cat: _Catalog, people: _Users, lo: int, hi:
     half = (rng.random(len(user)) < people.half[lo + user]) & (ts >= HALF_STARS_FROM)
     stars = np.where(half, np.clip(np.rint(2 * x), 1, 10), 2 * np.clip(np.rint(x), 1, 5))
     order = np.lexsort((item, user))
-    return pa.table({
-        "userId": pa.array(user[order] + lo + 1, pa.int32()),
-        "movieId": pa.array(item[order] + 1, pa.int32()),
-        "rating": STARS.take(stars[order].astype(np.int64)),
-        "timestamp": ts[order],
-    })  # fmt: skip
+    return pa.table(
+        {
+            "userId": pa.array(user[order] + lo + 1, pa.int32()),
+            "movieId": pa.array(item[order] + 1, pa.int32()),
+            "rating": STARS.take(stars[order].astype(np.int64)),
+            "timestamp": ts[order],
+        }
+    )
 
 
 def _slot_times(rng: np.random.Generator, user: I64, counts: I64, start: I64, span: I64) -> I64:
@@ -280,12 +293,14 @@ def _tags(rng: np.random.Generator, ratings: pa.Table, cat: _Catalog) -> pa.Tabl
     item = ratings["movieId"].to_numpy()[rows] - 1
     genre = np.where(cat.genres[item, 0] >= 0, cat.genres[item, 0], len(GENRES))
     ts = ratings["timestamp"].to_numpy()[rows]
-    return pa.table({
-        "userId": ratings["userId"].take(rows),
-        "movieId": ratings["movieId"].take(rows),
-        "tag": pa.array(TAGS).take(2 * genre + rng.integers(0, 2, len(rows))),
-        "timestamp": np.minimum(ts + rng.integers(0, 600, len(rows)), END),
-    })  # fmt: skip
+    return pa.table(
+        {
+            "userId": ratings["userId"].take(rows),
+            "movieId": ratings["movieId"].take(rows),
+            "tag": pa.array(TAGS).take(2 * genre + rng.integers(0, 2, len(rows))),
+            "timestamp": np.minimum(ts + rng.integers(0, 600, len(rows)), END),
+        }
+    )
 
 
 def _movies(cat: _Catalog) -> pa.Table:
@@ -304,8 +319,9 @@ def _links(n: int) -> pa.Table:
     ids = np.arange(1, n + 1)
     imdb = pa.array((ids * 7919) % 9_000_000 + 10_000).cast(pa.string())  # distinct for n < 9M
     tmdb = pa.array(ids * 3 + 1000, pa.int32(), mask=ids % 89 == 0)  # a few unknown
-    return pa.table({"movieId": pa.array(ids, pa.int32()), "imdbId": pc.utf8_lpad(imdb, 7, "0"),
-                     "tmdbId": tmdb})  # fmt: skip
+    return pa.table(
+        {"movieId": pa.array(ids, pa.int32()), "imdbId": pc.utf8_lpad(imdb, 7, "0"), "tmdbId": tmdb}
+    )
 
 
 def _copy(table: pa.Table, path: Path) -> None:

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 
-from sparrow.embedding.index import build_index, recall_at_k
+from sparrow.artifacts.layout import BuildDir
+from sparrow.artifacts.vectors import Vectors, load_items, training_info
 from sparrow.embedding.sequences import positive_threshold
-from sparrow.embedding.vectors import Vectors, load_items
 from sparrow.errors import DataError
+from sparrow.index.base import build_index, recall_at_k
 
 K = 10
 BATCH = 512
@@ -33,9 +33,11 @@ class _Targets:
     """The test period's liked ratings to predict, each with the user's history before it."""
 
     def __init__(self, build: Path, max_targets: int, seed: int) -> None:
-        ratings = pq.read_table(build / "catalog" / "ratings.parquet")
-        ratings = ratings.sort_by([("user_id", "ascending"), ("ts", "ascending"),
-                                   ("item_id", "ascending")])  # fmt: skip
+        layout = BuildDir(build)
+        ratings = layout.read(layout.catalog("ratings"))
+        ratings = ratings.sort_by(
+            [("user_id", "ascending"), ("ts", "ascending"), ("item_id", "ascending")]
+        )
         users, ts = ratings["user_id"].to_numpy(), ratings["ts"].to_numpy()
         self.items = ratings["item_id"].to_numpy().astype(np.int64)  # (R,) in (user, ts) order
         self.liked = ratings["rating"].to_numpy() >= positive_threshold(build)
@@ -62,7 +64,7 @@ class _Targets:
         liked_train = self.items[is_train & self.liked]
         ids, counts = np.unique(liked_train, return_counts=True)
         self.popular = ids[np.argsort(-counts, kind="stable")]  # most liked first
-        self.catalog = pq.read_table(build / "catalog" / "items.parquet").num_rows
+        self.catalog = layout.read(layout.catalog("items")).num_rows
         self.involved = np.isin(users, self.users)  # (R,) rows of users with a target
 
     def seen(self) -> list[np.ndarray]:
@@ -96,8 +98,13 @@ def _metrics(recommended: list[np.ndarray], t: _Targets) -> dict[str, Any]:
             hits += 1
             gains += 1.0 / float(np.log2(where[0] + 2))
     n = len(t.targets)
-    return {"hr@10": hits / n, "ndcg@10": gains / n, "coverage": len(shown) / t.catalog,
-            "targets": n, "users": len(np.unique(t.users))}  # fmt: skip
+    return {
+        "hr@10": hits / n,
+        "ndcg@10": gains / n,
+        "coverage": len(shown) / t.catalog,
+        "targets": n,
+        "users": len(np.unique(t.users)),
+    }
 
 
 def _nearest(queries: np.ndarray, items: Vectors, exclude: list[np.ndarray]) -> list[np.ndarray]:
@@ -176,8 +183,19 @@ def index_quality(
     return report
 
 
-def write_report(build: Path, report: dict[str, Any]) -> Path:
-    path = build / "reports" / "embeddings.json"
+def evaluate(build: Path, methods: list[str]) -> tuple[dict[str, Any], Path]:
+    """`sparrow embed evaluate`: next liked movie of popularity and each method, how each was
+    trained, and its indexes' quality; written to `reports/embeddings.json` (its path)."""
+    trained = {m: training_info(build, m) for m in methods}
+    report = {
+        "next_item": next_item(build, methods),
+        "training": {
+            m: {k: info[k] for k in ("trainer", "engine", "items", "timings_s")}
+            for m, info in trained.items()
+        },
+        "indexes": {m: index_quality(build, m) for m in methods},
+    }
+    path = BuildDir(build).report("embeddings.json")
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    return path
+    return report, path

@@ -71,12 +71,6 @@ class TransitionGraph:
         """(N,) total out-weight of every node (0 for dangling nodes)."""
         return np.bincount(self.edge_rows(), self.weights, minlength=self.nodes.size)
 
-    def probabilities(self) -> np.ndarray:
-        """(E,) transition probabilities, normalised per source row."""
-        rows = self.edge_rows()
-        out: np.ndarray = self.weights / self.out_weights()[rows]
-        return out
-
     @cached_property
     def alias_tables(self) -> tuple[np.ndarray, np.ndarray]:
         """(E,) keep-probability of each column's own edge, (E,) alias destination; built once."""

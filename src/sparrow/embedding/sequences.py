@@ -4,22 +4,18 @@ Only the build's training ratings are used (`catalog/ratings.parquet`, split "tr
 rating from the test period, nor any after `--until`, reaches an embedding used for evaluation.
 """
 
-import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from sparrow.errors import DataError
+from sparrow.artifacts.layout import BuildDir
 
 
 def positive_threshold(build: Path) -> float:
     """The build's label threshold (rating >= threshold is positive)."""
-    manifest = _manifest(build)
-    return float(manifest["parameters"]["definitions"]["positive_threshold"])
+    return BuildDir(build).manifest().definitions.positive_threshold
 
 
 def positive_history(build: Path, min_count: int = 1) -> pa.Table:
@@ -28,9 +24,9 @@ def positive_history(build: Path, min_count: int = 1) -> pa.Table:
     With `min_count`, only movies liked at least that many times: rarer ones are left out of the
     sequences (as gensim leaves rare words out of sentences) and of the transition graph.
     """
-    ratings = pq.read_table(
-        build / "catalog" / "ratings.parquet",
-        columns=["user_id", "item_id", "rating", "ts", "split"],
+    layout = BuildDir(build)
+    ratings = layout.read(
+        layout.catalog("ratings"), columns=["user_id", "item_id", "rating", "ts", "split"]
     )
     keep = pc.and_(
         pc.equal(ratings["split"], "train"),
@@ -50,12 +46,3 @@ def item_sequences(history: pa.Table) -> list[np.ndarray]:
     items = history["item_id"].to_numpy().astype(np.int64)
     cuts = np.flatnonzero(users[1:] != users[:-1]) + 1
     return [seq for seq in np.split(items, cuts) if len(seq)]
-
-
-def _manifest(build: Path) -> dict[str, Any]:
-    path = build / "manifest.json"
-    if not path.is_file():
-        raise DataError(
-            f"{build} is not a build directory (no manifest.json); run sparrow features build"
-        )
-    return dict(json.loads(path.read_text(encoding="utf-8")))

@@ -1,12 +1,15 @@
-"""Skip-gram with negative sampling (gensim Word2Vec), shared by Item2vec and graph walks."""
+"""Skip-gram with negative sampling (gensim Word2Vec), shared by Item2vec and graph walks; and
+the `trainer` family's protocol (gensim here, Spark MLlib in `spark.py`)."""
 
 import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import ClassVar, Protocol
 
 import numpy as np
 
-from sparrow.embedding.vectors import Vectors
+from sparrow.artifacts.vectors import Vectors
+from sparrow.embedding.corpus import Corpus
 
 
 @dataclass(frozen=True)
@@ -42,13 +45,40 @@ def train(sentences: Sequence[np.ndarray], config: SkipGramConfig) -> Vectors:
 
     corpus = [[str(item) for item in sentence] for sentence in sentences if len(sentence) > 1]
     model = Word2Vec(
-        vector_size=config.dim, window=config.window, epochs=config.epochs,
-        negative=config.negative, min_count=config.min_count, sample=config.sample, sg=1,
-        hs=0, seed=config.seed, workers=config.workers, hashfxn=_stable_hash,
-    )  # fmt: skip
+        vector_size=config.dim,
+        window=config.window,
+        epochs=config.epochs,
+        negative=config.negative,
+        min_count=config.min_count,
+        sample=config.sample,
+        sg=1,
+        hs=0,
+        seed=config.seed,
+        workers=config.workers,
+        hashfxn=_stable_hash,
+    )
     model.build_vocab(corpus)
     keys = model.wv.index_to_key
     if not keys:  # nothing occurs min_count times
         return Vectors(np.zeros(0, np.int64), np.zeros((0, config.dim), np.float32))
     model.train(corpus, total_examples=model.corpus_count, epochs=config.epochs)
     return Vectors(np.array([int(k) for k in keys], np.int64), model.wv.vectors.astype(np.float32))
+
+
+class Trainer(Protocol):
+    """Item vectors from a corpus (a type of the `trainer` family of `plugins.py`)."""
+
+    corpus: ClassVar[str | None]  # the corpus maker it needs (its DataFrame), None: any
+    suffix: ClassVar[str]  # added to the method's name: where its vectors are saved
+
+    def train(self, corpus: Corpus, config: SkipGramConfig) -> Vectors: ...
+
+
+class GensimTrainer:
+    """gensim's Word2Vec in this process, on the corpus's sentences."""
+
+    corpus: ClassVar[str | None] = None
+    suffix: ClassVar[str] = ""
+
+    def train(self, corpus: Corpus, config: SkipGramConfig) -> Vectors:
+        return train(corpus.sentences, config)

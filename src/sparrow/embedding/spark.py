@@ -7,17 +7,22 @@ walks and its own seed. Training is gensim in the driver on the sentences Spark 
 Spark MLlib's Word2Vec (the original's trainer) on the executors.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
 
-from sparrow.config import EmbeddingSettings
+from sparrow.artifacts.layout import BuildDir
+from sparrow.artifacts.vectors import Vectors
+from sparrow.config import EmbeddingSettings, SparkSettings
+from sparrow.embedding.corpus import Corpus
 from sparrow.embedding.graph import TransitionGraph
 from sparrow.embedding.sequences import positive_threshold
 from sparrow.embedding.skipgram import SkipGramConfig
-from sparrow.embedding.vectors import Vectors
+from sparrow.errors import ConfigError
 
 WALK_SCHEMA = pa.schema([("walk", pa.list_(pa.int64()))])
 
@@ -30,7 +35,7 @@ def sequences(spark: Any, build: Path, min_count: int) -> Any:
     """
     from pyspark.sql import functions as F  # noqa: N812
 
-    ratings = spark.read.parquet(str(build / "catalog" / "ratings.parquet"))
+    ratings = spark.read.parquet(str(BuildDir(build).catalog("ratings")))
     liked = ratings.where(
         (F.col("split") == "train") & (F.col("rating") >= positive_threshold(build))
     )
@@ -46,9 +51,13 @@ def graph(seqs: Any) -> TransitionGraph:
     from pyspark.sql import functions as F  # noqa: N812
 
     pairs = seqs.select(
-        F.explode(F.arrays_zip(F.slice("items", 1, F.size("items") - 1).alias("src"),
-                               F.slice("items", 2, F.size("items")).alias("dst"))).alias("p")
-    ).select("p.src", "p.dst")  # fmt: skip
+        F.explode(
+            F.arrays_zip(
+                F.slice("items", 1, F.size("items") - 1).alias("src"),
+                F.slice("items", 2, F.size("items")).alias("dst"),
+            )
+        ).alias("p")
+    ).select("p.src", "p.dst")
     edges = pairs.groupBy("src", "dst").count().toArrow()
     nodes = seqs.select(F.explode("items").alias("item")).distinct().toArrow()["item"].to_numpy()
     return TransitionGraph.from_edges(
@@ -73,8 +82,9 @@ def walks(spark: Any, g: TransitionGraph, method: str, s: EmbeddingSettings) -> 
                     found = deepwalk(g, walks=count, length=s.walk_length, seed=seed)
                 else:
                     found = node2vec(g, walks=count, length=s.walk_length, p=s.p, q=s.q, seed=seed)
-                yield pa.record_batch([pa.array([w.tolist() for w in found], WALK_SCHEMA[0].type)],
-                                      schema=WALK_SCHEMA)  # fmt: skip
+                yield pa.record_batch(
+                    [pa.array([w.tolist() for w in found], WALK_SCHEMA[0].type)], schema=WALK_SCHEMA
+                )
 
     return spark.range(parts, numPartitions=parts).mapInArrow(run, from_arrow_schema(WALK_SCHEMA))
 
@@ -92,12 +102,52 @@ def mllib_word2vec(sentences: Any, column: str, config: SkipGramConfig) -> Vecto
 
     tokens = sentences.select(F.col(column).cast("array<string>").alias("tokens"))
     model = Word2Vec(
-        vectorSize=config.dim, windowSize=config.window, maxIter=config.epochs,
-        minCount=config.min_count, seed=config.seed, inputCol="tokens", outputCol="v",
-    ).fit(tokens)  # fmt: skip
+        vectorSize=config.dim,
+        windowSize=config.window,
+        maxIter=config.epochs,
+        minCount=config.min_count,
+        seed=config.seed,
+        inputCol="tokens",
+        outputCol="v",
+    ).fit(tokens)
     from pyspark.ml.functions import vector_to_array
 
     table = model.getVectors().select("word", vector_to_array(F.col("vector")).alias("v")).toArrow()
     ids = np.array([int(w) for w in table["word"].to_pylist()], np.int64)
     flat = table["v"].combine_chunks().flatten().to_numpy()
     return Vectors(ids, flat.reshape(len(ids), config.dim).astype(np.float32))
+
+
+class SparkCorpus:
+    """Sequences, graph and walks made on Spark (`features.spark_master` and its settings);
+    the sentences are also brought to the driver, for gensim."""
+
+    def __init__(self, spark: SparkSettings) -> None:
+        self.settings = spark
+
+    @contextmanager
+    def corpus(self, build: Path, method: str, settings: EmbeddingSettings) -> Iterator[Corpus]:
+        from sparrow.features.spark_engine import DEFAULT_CONF, spark_session
+
+        session = spark_session(self.settings.master, DEFAULT_CONF | self.settings.conf)
+        try:
+            frame, column = sequences(session, build, settings.min_count), "items"
+            if method != "item2vec":
+                frame = walks(session, graph(frame), method, settings)
+                column = "walk"
+            frame = frame.persist()
+            yield Corpus(collect(frame, column), frame, column)
+        finally:
+            session.stop()
+
+
+class MLlibTrainer:
+    """Spark MLlib's Word2Vec (the original's trainer), on the executors."""
+
+    corpus: ClassVar[str | None] = "spark"
+    suffix: ClassVar[str] = "-mllib"  # saved beside gensim's vectors
+
+    def train(self, corpus: Corpus, config: SkipGramConfig) -> Vectors:
+        if corpus.frame is None:
+            raise ConfigError("the mllib trainer runs on Spark: add --engine spark")
+        return mllib_word2vec(corpus.frame, corpus.column, config)

@@ -31,15 +31,15 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow.parquet as pq
 import torch
 from torch import nn
 
+from sparrow.artifacts.inputs import FeatureSpec
+from sparrow.artifacts.layout import BuildDir
 from sparrow.errors import DataError
 from sparrow.evaluation.metrics import hit_rate, ndcg
 from sparrow.models import registry
-from sparrow.models.spec import FeatureSpec
-from sparrow.training.loop import flush_denormals
+from sparrow.models.layers import flush_denormals
 
 Ints = npt.NDArray[np.int64]
 K, NEGATIVES, TRAIN_NEGATIVES, FIRST_ID = 10, 99, 4, 2  # ids 0 and 1: padding, unknown
@@ -82,7 +82,8 @@ class Split:
 
 def load_split(build: Path) -> Split:
     """Read `catalog/ratings.parquet` and `catalog/items.parquet`, hold out each user's last."""
-    ratings = pq.read_table(build / "catalog" / "ratings.parquet")
+    layout = BuildDir(build)
+    ratings = layout.read(layout.catalog("ratings"))
     raw_users, raw_items, ts = (ratings[c].to_numpy().astype(np.int64) for c in RATING_COLUMNS)
     user_ids, users = np.unique(raw_users, return_inverse=True)
     item_ids, items = np.unique(raw_items, return_inverse=True)
@@ -96,7 +97,7 @@ def load_split(build: Path) -> Split:
     counts = np.bincount(users, minlength=len(user_ids))
     held = last & (counts[users] >= 2)
     seen = np.split(items, np.cumsum(counts)[:-1])  # rows are grouped by user
-    catalog = pq.read_table(build / "catalog" / "items.parquet", columns=["item_id", "genres"])
+    catalog = layout.read(layout.catalog("items"), columns=["item_id", "genres"])
     lists = dict(zip(catalog["item_id"].to_pylist(), catalog["genres"].to_pylist(), strict=True))
     names = sorted({g for genres in lists.values() for g in genres})
     vocab = {name: FIRST_ID + i for i, name in enumerate(names)}
@@ -104,8 +105,17 @@ def load_split(build: Path) -> Split:
     for row, item in enumerate(item_ids.tolist()):
         ids = [vocab[g] for g in lists.get(item, [])][:3]
         genres[row, : len(ids)] = ids
-    return Split(len(user_ids), len(item_ids), users[~held], items[~held], users[held],
-                 items[held], seen, genres, len(names))  # fmt: skip
+    return Split(
+        len(user_ids),
+        len(item_ids),
+        users[~held],
+        items[~held],
+        users[held],
+        items[held],
+        seen,
+        genres,
+        len(names),
+    )
 
 
 def sample_negatives(
@@ -139,8 +149,14 @@ def _inputs(users: Ints, items: Ints, genres: Ints) -> list[torch.Tensor]:
     """The six model inputs of (user, item) index pairs; no user genres, history or numeric."""
     n = len(users)
     zeros = torch.zeros((n, 5), dtype=torch.int64)  # padding: user_genres, history
-    return [torch.from_numpy(items + FIRST_ID), torch.from_numpy(users + FIRST_ID),
-            torch.from_numpy(genres[items]), zeros, zeros, torch.zeros((n, 9))]  # fmt: skip
+    return [
+        torch.from_numpy(items + FIRST_ID),
+        torch.from_numpy(users + FIRST_ID),
+        torch.from_numpy(genres[items]),
+        zeros,
+        zeros,
+        torch.zeros((n, 9)),
+    ]
 
 
 def _train(model: nn.Module, split: Split, recipe: Recipe, epochs: int, seed: int) -> None:
@@ -206,8 +222,9 @@ def ncf_protocol(
     seen = [split.seen[u] for u in split.test_users]
     negatives = sample_negatives(seen, split.n_items, NEGATIVES, rng)  # (U', 99)
     candidates = rng.permuted(np.c_[split.test_items, negatives], axis=1)  # (U', 100)
-    spec = FeatureSpec(split.n_items + FIRST_ID, split.n_users + FIRST_ID,
-                       split.n_genres + FIRST_ID)  # fmt: skip
+    spec = FeatureSpec(
+        split.n_items + FIRST_ID, split.n_users + FIRST_ID, split.n_genres + FIRST_ID
+    )
     results: dict[str, dict[str, float]] = {}
     for name in dict.fromkeys(("popularity", *models)):
         started = time.perf_counter()
@@ -223,6 +240,8 @@ def ncf_protocol(
         row |= {"users": float(len(split.test_users)), "seconds": time.perf_counter() - started}
         results[name] = row
         if progress:
-            print(f"{name:<10}  HR@10 {row['hr@10']:.4f}  NDCG@10 {row['ndcg@10']:.4f}  "
-                  f"{row['seconds']:.1f} s  ({len(split.test_users)} users)")  # fmt: skip
+            print(
+                f"{name:<10}  HR@10 {row['hr@10']:.4f}  NDCG@10 {row['ndcg@10']:.4f}  "
+                f"{row['seconds']:.1f} s  ({len(split.test_users)} users)"
+            )
     return results

@@ -12,36 +12,38 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from sparrow.artifacts.layout import BuildDir
+from sparrow.artifacts.models import latest_versions
+from sparrow.artifacts.runtime import OnnxModel
 from sparrow.errors import DataError
 from sparrow.evaluation import metrics
 from sparrow.evaluation.report import curve_points, curves_png, html_page
-from sparrow.models.runtime import OnnxModel
-from sparrow.training.artifacts import saved
-from sparrow.training.dataset import read_samples
 
 COLUMNS = ("auc", "gauc", "pr_auc", "logloss", "accuracy")
 
 
 def score_models(build: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Test metrics of the latest version of every model, and their curve points."""
-    latest = {m.name: m for m in saved(build)}  # later versions overwrite earlier ones
+    latest = latest_versions(build)
     if not latest:
         raise DataError(f"{build} has no trained models; run sparrow train all --build {build}")
-    test = read_samples(build, "test")
+    test = BuildDir(build).read_samples("test")
     labels = test["label"].to_numpy().astype("float64")
     users = test["userId"].to_numpy()
     rows, curves = [], {}
     for name, model in sorted(latest.items()):
         scores = OnnxModel(model.path).score(test).astype("float64")
-        rows.append({
-            "model": name,
-            "version": model.version,
-            "auc": metrics.roc_auc(labels, scores),
-            "gauc": metrics.gauc(users, labels, scores),
-            "pr_auc": metrics.pr_auc(labels, scores),
-            "logloss": metrics.logloss(labels, scores),
-            "accuracy": metrics.accuracy(labels, scores),
-        })  # fmt: skip
+        rows.append(
+            {
+                "model": name,
+                "version": model.version,
+                "auc": metrics.roc_auc(labels, scores),
+                "gauc": metrics.gauc(users, labels, scores),
+                "pr_auc": metrics.pr_auc(labels, scores),
+                "logloss": metrics.logloss(labels, scores),
+                "accuracy": metrics.accuracy(labels, scores),
+            }
+        )
         curves[name] = curve_points(labels, scores)
     return sorted(rows, key=lambda r: -r["auc"]), curves
 
@@ -78,11 +80,11 @@ def evaluate_models(
         for name, values in results.items():
             ncf_table.add_row(name, f"{values['hr@10']:.4f}", f"{values['ndcg@10']:.4f}")
         console.print(ncf_table)
-    folder = build / "reports"
-    folder.mkdir(exist_ok=True)
-    (folder / "report.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    layout = BuildDir(build)
+    layout.reports_dir.mkdir(exist_ok=True)
+    layout.report("report.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     png = curves_png(curves)
-    (folder / "curves.png").write_bytes(png)
-    page = folder / "report.html"
+    layout.report("curves.png").write_bytes(png)
+    page = layout.report("report.html")
     page.write_text(html_page(f"Sparrow RecSys: {build.name}", tables, png), encoding="utf-8")
     return page

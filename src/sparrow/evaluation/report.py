@@ -44,11 +44,13 @@ def curves_png(curves: dict[str, dict[str, np.ndarray]]) -> bytes:
 
 def html_page(title: str, tables: dict[str, list[dict[str, Any]]], png: bytes) -> str:
     """A standalone page: one HTML table per section, then the curves (inlined)."""
-    parts = [f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             "<style>body{font:14px sans-serif;margin:2em}table{border-collapse:collapse;"
-             "margin-bottom:2em}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
-             "td:first-child,th:first-child{text-align:left}</style>",
-             f"<h1>{html.escape(title)}</h1>"]  # fmt: skip
+    parts = [
+        f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        "<style>body{font:14px sans-serif;margin:2em}table{border-collapse:collapse;"
+        "margin-bottom:2em}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
+        "td:first-child,th:first-child{text-align:left}</style>",
+        f"<h1>{html.escape(title)}</h1>",
+    ]
     for section, rows in tables.items():
         if not rows:
             continue

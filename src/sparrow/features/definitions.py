@@ -1,6 +1,6 @@
 """The one definition of every sample feature: pure numpy functions over Arrow tables.
 
-Engines (DuckDB here, Spark later) only load, join, sort and partition; the semantics live
+Engines (DuckDB, Spark) only load, join, sort and partition; the semantics live
 here and nowhere else. Each `*_window_features` function takes rows of whole entities
 (every row of a user, or of a movie), sorted by (entity, ts, movieId), and returns one output
 row per input row. Sums are taken in exact integer arithmetic (ratings as half-stars), so
@@ -19,37 +19,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sparrow.data.schema import RATINGS
+from sparrow.artifacts.schema import (
+    CATALOG_RATINGS_SCHEMA,
+    HISTORY_SCHEMA,
+    MOVIE_GENRE_COLUMNS,
+    MOVIE_STATS,
+    SAMPLE_SCHEMA,
+    USER_GENRE_COLUMNS,
+    USER_MOVIE_COLUMNS,
+    Definitions,
+)
 
-SAMPLE_COLUMNS = (
-    "movieId", "userId", "rating", "timestamp", "label", "releaseYear",
-    "movieGenre1", "movieGenre2", "movieGenre3",
-    "movieRatingCount", "movieAvgRating", "movieRatingStddev",
-    "userRatedMovie1", "userRatedMovie2", "userRatedMovie3", "userRatedMovie4", "userRatedMovie5",
-    "userRatingCount", "userAvgReleaseYear", "userReleaseYearStddev",
-    "userAvgRating", "userRatingStddev",
-    "userGenre1", "userGenre2", "userGenre3", "userGenre4", "userGenre5",
-)  # fmt: skip
-MOVIE_GENRE_SLOTS = 3
-MOVIE_GENRE_COLUMNS = tuple(f"movieGenre{k}" for k in range(1, MOVIE_GENRE_SLOTS + 1))
-MOVIE_STATS = ("movieRatingCount", "movieAvgRating", "movieRatingStddev")
-USER_MOVIE_SLOTS = 5
-USER_GENRE_SLOTS = 5
 MAX_GENRES = 63  # genre sets travel as int64 bit masks
-
-
-@dataclass(frozen=True)
-class Definitions:
-    """The parameters of the feature semantics (recorded in the manifest)."""
-
-    positive_threshold: float = 3.5  # label = rating >= threshold
-    history: int = 100  # previous ratings a user feature sees
-    sparrow_compat: bool = False
-
-    @property
-    def min_user_ratings(self) -> int:
-        """Samples need this many previous ratings (the original drops each user's first two)."""
-        return 2 if self.sparrow_compat else 0
 
 
 def genre_vocabulary(items: pa.Table) -> list[str]:
@@ -93,9 +74,6 @@ def online_movies(items: pa.Table, static: pa.Table, now: pa.Table) -> pa.Table:
         }
     )
     return table.take(pc.sort_indices(table["movieId"]))
-
-
-CATALOG_RATINGS_SCHEMA = RATINGS.append(pa.field("split", pa.string(), nullable=False))
 
 
 def catalog_ratings(ratings: pa.Table, is_test: np.ndarray) -> pa.Table:
@@ -240,11 +218,11 @@ def user_window_features(rows: pa.Table, vocab: list[str], d: Definitions) -> pa
     # userRatedMovie1..5: the k-th most recent positive row in [lo, end)
     pos_rows = np.flatnonzero(positive)
     pos_before = _prefix(positive.astype(np.int64))
-    for k in range(1, USER_MOVIE_SLOTS + 1):
+    for k, name in enumerate(USER_MOVIE_COLUMNS, 1):
         j = pos_before[end] - k
         ok = j >= pos_before[lo]
         picked = movie[pos_rows[np.where(ok, j, 0)]] if len(pos_rows) else np.zeros_like(j)
-        out[f"userRatedMovie{k}"] = pa.array(picked.astype(np.int32), mask=~ok)
+        out[name] = pa.array(picked.astype(np.int32), mask=~ok)
 
     out["userRatingCount"] = pa.array(count, pa.int64())
     years, year_sq = _prefix(year * year_valid), _prefix(year * year * year_valid)
@@ -284,23 +262,13 @@ def _top_genres(
     names = pa.array(vocab or [""], pa.string())
     rows_idx = np.arange(len(lo))
     out = {}
-    for slot in range(1, USER_GENRE_SLOTS + 1):
+    for name in USER_GENRE_COLUMNS:
         best = keys.argmax(axis=1) if n_genres else np.zeros(len(lo), dtype=np.int64)
         present = keys[rows_idx, best] > n_genres if n_genres else np.zeros(len(lo), dtype=bool)
-        out[f"userGenre{slot}"] = names.take(pa.array(best, mask=~present))
+        out[name] = names.take(pa.array(best, mask=~present))
         if n_genres:
             keys[rows_idx, best] = 0
     return out
-
-
-HISTORY_SCHEMA = pa.schema(
-    [
-        ("userId", pa.int32()),
-        ("movieIds", pa.list_(pa.int32())),
-        ("ratings", pa.list_(pa.float32())),
-        ("timestamps", pa.list_(pa.int64())),
-    ]
-)
 
 
 def histories(rows: pa.Table) -> pa.Table:
@@ -317,22 +285,6 @@ def histories(rows: pa.Table) -> pa.Table:
         )
     }
     return pa.table({"userId": pa.array(user[starts]), **lists}).cast(HISTORY_SCHEMA)
-
-
-SAMPLE_SCHEMA = pa.schema(
-    [
-        ("movieId", pa.int32()), ("userId", pa.int32()), ("rating", pa.float32()),
-        ("timestamp", pa.int64()), ("label", pa.int8()), ("releaseYear", pa.int32()),
-        *[(f"movieGenre{k}", pa.string()) for k in range(1, MOVIE_GENRE_SLOTS + 1)],
-        ("movieRatingCount", pa.int64()), ("movieAvgRating", pa.float64()),
-        ("movieRatingStddev", pa.float64()),
-        *[(f"userRatedMovie{k}", pa.int32()) for k in range(1, USER_MOVIE_SLOTS + 1)],
-        ("userRatingCount", pa.int64()), ("userAvgReleaseYear", pa.float64()),
-        ("userReleaseYearStddev", pa.float64()), ("userAvgRating", pa.float64()),
-        ("userRatingStddev", pa.float64()),
-        *[(f"userGenre{k}", pa.string()) for k in range(1, USER_GENRE_SLOTS + 1)],
-    ]
-)  # fmt: skip
 
 
 def samples(

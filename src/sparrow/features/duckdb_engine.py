@@ -17,14 +17,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from sparrow.artifacts.layout import BuildDir, BuildSpec
+from sparrow.artifacts.schema import (
+    CATALOG_RATINGS_SCHEMA,
+    HISTORY_SCHEMA,
+    MOVIE_STATS,
+    SAMPLE_SCHEMA,
+)
 from sparrow.config import FeatureSettings
 from sparrow.data.movielens import load
-from sparrow.features import definitions as fd
-from sparrow.features import passes
+from sparrow.features import definitions, passes
 from sparrow.features.batches import whole_groups
 from sparrow.features.catalog import write_small_tables
 from sparrow.features.sinks import ParquetSink
-from sparrow.features.spec import BuildResult, BuildSpec, Progress
+from sparrow.features.spec import BuildResult, Progress
 
 BATCH_ROWS = 262_144
 
@@ -47,23 +53,24 @@ class DuckDBEngine:
             raise ValueError("no ratings at or before --until" if spec.until else "no ratings")
         now = (spec.until if spec.until is not None else pc.max(ratings["ts"]).as_py()) + 1
         ts = ratings["ts"].to_numpy()
-        cutoff = fd.time_cutoff(ts, spec.test_fraction) if spec.split == "time" else None
-        split = fd.Split(spec.test_fraction, spec.seed, cutoff)
+        cutoff = definitions.time_cutoff(ts, spec.test_fraction) if spec.split == "time" else None
+        split = definitions.Split(spec.test_fraction, spec.seed, cutoff)
         ratings = ratings.append_column("rid", pa.array(np.arange(ratings.num_rows)))
         self.con.register("r", ratings)
-        vocab = fd.genre_vocabulary(ds.items)
-        static = fd.item_features(ds.items, vocab)
+        vocab = definitions.genre_vocabulary(ds.items)
+        static = definitions.item_features(ds.items, vocab)
         self.con.register("items", static.select(["movieId"]))
 
-        write_small_tables(ds, spec.until, out / "catalog")
+        build = BuildDir(out)
+        write_small_tables(ds, spec.until, build)
         by_rid = _StatsByRid(ratings.num_rows)
         now_stats = self._movie_pass(now, spec, by_rid, progress)
-        online = fd.online_movies(ds.items, static, now_stats)
-        (out / "features").mkdir()
-        pq.write_table(online, out / "features" / "movies.parquet")
+        online = definitions.online_movies(ds.items, static, now_stats)
+        build.features_dir.mkdir()
+        pq.write_table(online, build.features("movies"))
         movies = passes.MovieAttributes(static)
         rows = self._user_pass(
-            ratings.num_rows, now, vocab, movies, by_rid, spec, split, out, progress
+            ratings.num_rows, now, vocab, movies, by_rid, spec, split, build, progress
         )
         rows |= {"ratings": ratings.num_rows, "items": ds.items.num_rows, "movies": online.num_rows}
         return BuildResult(ds.name, ds.layout, rows, as_of=now - 1, cutoff=cutoff, genres=vocab)
@@ -83,14 +90,22 @@ class DuckDBEngine:
                 stats = passes.movie_chunk(chunk, spec)
                 sentinel = stats["rating"].is_null()
                 by_rid.put(stats.filter(pc.invert(sentinel)))
-                online.append(stats.filter(sentinel).select(["movieId", *fd.MOVIE_STATS]))
+                online.append(stats.filter(sentinel).select(["movieId", *MOVIE_STATS]))
                 advance(_count_ratings(chunk))
         return pa.concat_tables(online)
 
     def _user_pass(
-        self, n: int, now: int, vocab: list[str], movies: passes.MovieAttributes,
-        stats: "_StatsByRid", spec: BuildSpec, split: fd.Split, out: Path, progress: Progress,
-    ) -> dict[str, int]:  # fmt: skip
+        self,
+        n: int,
+        now: int,
+        vocab: list[str],
+        movies: passes.MovieAttributes,
+        stats: "_StatsByRid",
+        spec: BuildSpec,
+        split: definitions.Split,
+        build: BuildDir,
+        progress: Progress,
+    ) -> dict[str, int]:
         """Samples, histories, split ratings and online users, chunk by chunk of users."""
         rows = self.con.sql(
             "SELECT rid, user_id AS userId, item_id AS movieId, rating, ts AS timestamp FROM r"
@@ -99,10 +114,10 @@ class DuckDBEngine:
         online = []
         with (
             progress.task("user features", total=n) as advance,
-            ParquetSink(out / "samples" / "train.parquet", fd.SAMPLE_SCHEMA) as train,
-            ParquetSink(out / "samples" / "test.parquet", fd.SAMPLE_SCHEMA) as test,
-            ParquetSink(out / "features" / "user_history.parquet", fd.HISTORY_SCHEMA) as history,
-            ParquetSink(out / "catalog" / "ratings.parquet", fd.CATALOG_RATINGS_SCHEMA) as ratings,
+            ParquetSink(build.samples("train"), SAMPLE_SCHEMA) as train,
+            ParquetSink(build.samples("test"), SAMPLE_SCHEMA) as test,
+            ParquetSink(build.features("user_history"), HISTORY_SCHEMA) as history,
+            ParquetSink(build.catalog("ratings"), CATALOG_RATINGS_SCHEMA) as ratings,
         ):
             for chunk in self._chunks(rows, "userId"):
                 found = stats.take(chunk["rid"])
@@ -117,7 +132,7 @@ class DuckDBEngine:
                 online.append(result.users)
                 advance(chunk.num_rows)
         users = pa.concat_tables(online)
-        pq.write_table(users, out / "features" / "users.parquet")
+        pq.write_table(users, build.features("users"))
         return {"train_samples": train.rows, "test_samples": test.rows, "users": users.num_rows}
 
     @staticmethod

@@ -12,14 +12,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sparrow.features import definitions as fd
-from sparrow.features.spec import BuildSpec
-
-USER_SCHEMA = pa.schema(
-    [fd.SAMPLE_SCHEMA.field("userId")]
-    + [f for f in fd.SAMPLE_SCHEMA if f.name.startswith("user") and f.name != "userId"]
-)
-MOVIE_STATS_SCHEMA = pa.schema([fd.SAMPLE_SCHEMA.field(name) for name in fd.MOVIE_STATS])
+from sparrow.artifacts.layout import BuildSpec
+from sparrow.artifacts.schema import MOVIE_STATS_SCHEMA, USER_FEATURE_SCHEMA
+from sparrow.features import definitions
 
 
 def movie_chunk(rows: pa.Table, spec: BuildSpec) -> pa.Table:
@@ -28,7 +23,7 @@ def movie_chunk(rows: pa.Table, spec: BuildSpec) -> pa.Table:
     `rows`: movieId, timestamp, rating and any other columns (passed through); whole movies
     sorted by (movieId, timestamp).
     """
-    stats = fd.movie_window_features(rows, spec.definitions).cast(MOVIE_STATS_SCHEMA)
+    stats = definitions.movie_window_features(rows, spec.definitions).cast(MOVIE_STATS_SCHEMA)
     return pa.Table.from_arrays(
         [*rows.columns, *stats.columns], [*rows.column_names, *stats.column_names]
     )
@@ -59,7 +54,7 @@ class UserChunk:
 
     train: pa.Table  # samples (SAMPLE_SCHEMA) in the train split
     test: pa.Table
-    users: pa.Table  # online user features (USER_SCHEMA), one row per user
+    users: pa.Table  # online user features (USER_FEATURE_SCHEMA), one row per user
     histories: pa.Table  # HISTORY_SCHEMA
     ratings: pa.Table  # the catalogue's ratings with their split (CATALOG_RATINGS_SCHEMA)
 
@@ -81,29 +76,33 @@ def with_sentinels(rows: pa.Table, key: str, now: int) -> pa.Table:
 
 
 def user_chunk(
-    rows: pa.Table, movies: MovieAttributes, vocab: list[str], spec: BuildSpec, split: fd.Split,
+    rows: pa.Table,
+    movies: MovieAttributes,
+    vocab: list[str],
+    spec: BuildSpec,
+    split: definitions.Split,
     now: int,
-) -> UserChunk:  # fmt: skip
+) -> UserChunk:
     """Samples, online user features (as of `now`), histories and split ratings of whole users.
 
     `rows`: userId, movieId, rating, timestamp and the movie statistics of `movie_chunk`,
     sorted by (userId, timestamp, movieId, rating).
     """
     rows = movies.join(with_sentinels(rows, "userId", now))
-    feats = fd.user_window_features(rows, vocab, spec.definitions)
+    feats = definitions.user_window_features(rows, vocab, spec.definitions)
     sentinel = rows["rating"].is_null()
     users = pa.Table.from_arrays([rows["userId"], *feats.columns], ["userId", *feats.column_names])
     real = rows.filter(pc.invert(sentinel))
     ids = [np.asarray(real[c].to_numpy()) for c in ("timestamp", "userId", "movieId")]
     is_test = split.is_test(*ids)
-    samples, kept = fd.samples(rows, feats, spec.definitions, spec.sample, spec.seed)
+    samples, kept = definitions.samples(rows, feats, spec.definitions, spec.sample, spec.seed)
     in_test = pa.array(is_test[kept[~sentinel.to_numpy(zero_copy_only=False)]])
     canonical = real.select(["userId", "movieId", "rating", "timestamp"])
     canonical = canonical.rename_columns(["user_id", "item_id", "rating", "ts"])
     return UserChunk(
         train=samples.filter(pc.invert(in_test)),
         test=samples.filter(in_test),
-        users=users.filter(sentinel).cast(USER_SCHEMA),
-        histories=fd.histories(real),
-        ratings=fd.catalog_ratings(canonical, is_test),
+        users=users.filter(sentinel).cast(USER_FEATURE_SCHEMA),
+        histories=definitions.histories(real),
+        ratings=definitions.catalog_ratings(canonical, is_test),
     )

@@ -5,17 +5,13 @@ leaves a half-written build directory that looks complete, and an existing build
 only by a complete new one.
 """
 
-import hashlib
-import json
 import platform
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -23,15 +19,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from rich.progress import Progress as RichProgress
 
 import sparrow
+from sparrow.artifacts.layout import BuildDir, BuildSpec, DatasetInfo, Manifest, SplitInfo
+from sparrow.artifacts.schema import Definitions
 from sparrow.atomic import atomic_dir
 from sparrow.config import FeatureSettings
 from sparrow.errors import BuildError, ConfigError
-from sparrow.features.definitions import Definitions
-from sparrow.features.spec import BuildSpec
 from sparrow.plugins import load_backend
-
-MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
 
 
 class StepTimer:
@@ -40,9 +33,13 @@ class StepTimer:
     def __init__(self, show: bool) -> None:
         self.timings: dict[str, float] = {}
         self.bar = RichProgress(
-            TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), disable=not show, transient=False,
-        )  # fmt: skip
+            TextColumn("{task.description:<16}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            disable=not show,
+            transient=False,
+        )
 
     @contextmanager
     def task(self, name: str, total: int) -> Iterator[Callable[[int], None]]:
@@ -62,6 +59,7 @@ def spec_from_settings(settings: FeatureSettings, until: int | None) -> BuildSpe
         sparrow_compat=settings.sparrow_compat,
     )
     return BuildSpec(
+        engine=settings.engine,
         split=settings.split,
         test_fraction=settings.test_fraction,
         sample=settings.sample,
@@ -72,11 +70,15 @@ def spec_from_settings(settings: FeatureSettings, until: int | None) -> BuildSpe
 
 
 def build(
-    data: Path, out: Path, settings: FeatureSettings, *, until: int | None = None,
+    data: Path,
+    out: Path,
+    settings: FeatureSettings,
+    *,
+    until: int | None = None,
     progress: bool = True,
-) -> dict[str, Any]:  # fmt: skip
+) -> Manifest:
     """Build features from the dataset folder `data` into the build directory `out`."""
-    _check_replaceable(out)
+    _check_replaceable(BuildDir(out))
     spec = spec_from_settings(settings, until)
     engine = load_backend("engine", settings.engine)(settings)
     timer = StepTimer(progress)
@@ -86,58 +88,41 @@ def build(
             result = engine.build(data, tmp, spec, timer)
         except ValueError as exc:
             raise BuildError(f"feature build failed: {exc}") from exc
-        parameters = {"engine": settings.engine, **asdict(spec)}
-        manifest = {
-            "kind": "sparrow-build",
-            "format": FORMAT_VERSION,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "dataset": _describe_dataset(data, result.dataset, result.layout),
-            "parameters": parameters,
-            "config_digest": _digest(parameters),
-            "as_of": result.as_of,
-            "split": {"mode": spec.split, "test_fraction": spec.test_fraction,
-                      "cutoff_ts": result.cutoff},
-            "genres": result.genres,
-            "rows": result.rows,
-            "positive_rate": _positive_rates(tmp),
-            "timings_s": timer.timings | {"total": round(time.perf_counter() - started, 3)},
-            "versions": _versions(),
-        }  # fmt: skip
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        built = BuildDir(tmp)
+        manifest = Manifest(
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            dataset=DatasetInfo.of(data, result.dataset, result.layout),
+            parameters=spec,
+            config_digest=spec.digest(),
+            as_of=result.as_of,
+            split=SplitInfo(
+                mode=spec.split, test_fraction=spec.test_fraction, cutoff_ts=result.cutoff
+            ),
+            genres=result.genres,
+            rows=result.rows,
+            positive_rate=_positive_rates(built),
+            timings_s=timer.timings | {"total": round(time.perf_counter() - started, 3)},
+            versions=_versions(),
+        )
+        built.write_manifest(manifest)
     return manifest
 
 
-def _check_replaceable(out: Path) -> None:
+def _check_replaceable(out: BuildDir) -> None:
     """Refuse to replace a folder that is neither absent, empty, nor a previous build."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file, not a build directory")
-    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+    root = out.root
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"--out {root} is a file, not a build directory")
+    if root.is_dir() and any(root.iterdir()) and not out.is_build():
         raise ConfigError(
-            f"--out {out} is a non-empty folder that is not a build; refusing to replace it"
+            f"--out {root} is a non-empty folder that is not a build; refusing to replace it"
         )
 
 
-def _describe_dataset(path: Path, name: str, layout: str) -> dict[str, Any]:
-    """Where the data came from, with a cheap fingerprint of its files (name, size, mtime)."""
-    files = sorted(p for p in path.iterdir() if p.is_file())
-    stamp = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]
-    return {
-        "path": str(path.resolve()),
-        "name": name,
-        "layout": layout,
-        "files": {p.name: p.stat().st_size for p in files},
-        "fingerprint": _digest(stamp),
-    }
-
-
-def _digest(value: object) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _positive_rates(folder: Path) -> dict[str, float | None]:
+def _positive_rates(build: BuildDir) -> dict[str, float | None]:
     rates: dict[str, float | None] = {}
     for split in ("train", "test"):
-        labels = pq.read_table(folder / "samples" / f"{split}.parquet", columns=["label"])["label"]
+        labels = pq.read_table(build.samples(split), columns=["label"])["label"]
         rates[split] = round(pc.mean(labels).as_py(), 4) if len(labels) else None
     return rates
 

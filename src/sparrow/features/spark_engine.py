@@ -29,27 +29,40 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sparrow import java
+from sparrow.artifacts.layout import BuildDir, BuildSpec
+from sparrow.artifacts.schema import (
+    CATALOG_RATINGS_SCHEMA,
+    HISTORY_SCHEMA,
+    MOVIE_STATS_SCHEMA,
+    RATINGS,
+    SAMPLE_SCHEMA,
+    USER_FEATURE_SCHEMA,
+)
 from sparrow.config import FeatureSettings
 from sparrow.data import movielens
-from sparrow.data.schema import RATINGS, Dataset
+from sparrow.data.schema import Dataset
 from sparrow.errors import BuildError, ConfigError, DataError, SparrowError
-from sparrow.features import definitions as fd
-from sparrow.features import passes
+from sparrow.features import definitions, passes
 from sparrow.features.batches import whole_groups
 from sparrow.features.catalog import write_small_tables
 from sparrow.features.sinks import ParquetSink
-from sparrow.features.spec import BuildResult, BuildSpec, Progress
+from sparrow.features.spec import BuildResult, Progress
 
 EXTRA = "pip install 'sparrow-recsys[spark]'"
 CUTOFF_BUCKETS = 10_000
 ROWS_PER_PARTITION = 1_000_000  # shuffle partitions: at least 2 per core, about this many rows
 WORKER_CHUNK_ROWS = 262_144  # rows a worker hands to `passes` at a time
 STAGING = "_staging"  # inside the build's temporary folder: online rows written by workers
-ONLINE_MOVIE_SCHEMA = pa.schema([pa.field("movieId", pa.int32()), *passes.MOVIE_STATS_SCHEMA])
+ONLINE_MOVIE_SCHEMA = pa.schema([pa.field("movieId", pa.int32()), *MOVIE_STATS_SCHEMA])
 MOVIE_PASS_SCHEMA = pa.schema(
-    [("userId", pa.int32()), ("movieId", pa.int32()), ("timestamp", pa.int64()),
-     ("rating", pa.float32()), *passes.MOVIE_STATS_SCHEMA]
-)  # fmt: skip
+    [
+        ("userId", pa.int32()),
+        ("movieId", pa.int32()),
+        ("timestamp", pa.int64()),
+        ("rating", pa.float32()),
+        *MOVIE_STATS_SCHEMA,
+    ]
+)
 COUNTS_SCHEMA = pa.schema([("train", pa.int64()), ("test", pa.int64()), ("users", pa.int64())])
 DEFAULT_CONF = {
     "spark.ui.enabled": "false",
@@ -112,40 +125,50 @@ class _Build:
             self.spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
         now = (spec.until if spec.until is not None else last) + 1
         cutoff = _time_cutoff(r, n, spec.test_fraction) if spec.split == "time" else None
-        split = fd.Split(spec.test_fraction, spec.seed, cutoff)
-        vocab = fd.genre_vocabulary(ds.items)
-        static = fd.item_features(ds.items, vocab)
-        write_small_tables(ds, spec.until, out / "catalog")
+        split = definitions.Split(spec.test_fraction, spec.seed, cutoff)
+        vocab = definitions.genre_vocabulary(ds.items)
+        static = definitions.item_features(ds.items, vocab)
+        build = BuildDir(out)
+        write_small_tables(ds, spec.until, build)
 
         with self.progress.task("features", total=1):
             counts = self._passes(r, static, now, vocab, split)
         staging = out / STAGING
-        online = fd.online_movies(ds.items, static, pq.read_table(staging / "movies"))
-        (out / "features").mkdir(exist_ok=True)
-        pq.write_table(online, out / "features" / "movies.parquet")
+        online = definitions.online_movies(ds.items, static, pq.read_table(staging / "movies"))
+        build.features_dir.mkdir(exist_ok=True)
+        pq.write_table(online, build.features("movies"))
         users = pq.read_table(staging / "users")
-        pq.write_table(users.sort_by("userId"), out / "features" / "users.parquet")
+        pq.write_table(users.sort_by("userId"), build.features("users"))
         shutil.rmtree(staging)
-        rows = {"train_samples": counts["train"], "test_samples": counts["test"],
-                "users": counts["users"], "ratings": n, "items": ds.items.num_rows,
-                "movies": online.num_rows}  # fmt: skip
+        rows = {
+            "train_samples": counts["train"],
+            "test_samples": counts["test"],
+            "users": counts["users"],
+            "ratings": n,
+            "items": ds.items.num_rows,
+            "movies": online.num_rows,
+        }
         return BuildResult(ds.name, ds.layout, rows, as_of=now - 1, cutoff=cutoff, genres=vocab)
 
     def _passes(
-        self, r: Any, static: pa.Table, now: int, vocab: list[str], split: fd.Split
+        self, r: Any, static: pa.Table, now: int, vocab: list[str], split: definitions.Split
     ) -> dict[str, int]:
         """Both passes as one Spark job; returns the row counts the workers wrote."""
         from pyspark.sql import functions as F  # noqa: N812
 
         spec, out = self.spec, self.out
         movie_sentinels = self.spark.createDataFrame(static.select(["movieId"])).select(
-            F.lit(None).cast("int").alias("userId"), "movieId",
-            F.lit(now).cast("long").alias("timestamp"), F.lit(None).cast("float").alias("rating"),
-        )  # fmt: skip
+            F.lit(None).cast("int").alias("userId"),
+            "movieId",
+            F.lit(now).cast("long").alias("timestamp"),
+            F.lit(None).cast("float").alias("rating"),
+        )
         movie_rows = r.select(
-            F.col("user_id").alias("userId"), F.col("item_id").alias("movieId"),
-            F.col("ts").alias("timestamp"), "rating",
-        ).unionByName(movie_sentinels)  # fmt: skip
+            F.col("user_id").alias("userId"),
+            F.col("item_id").alias("movieId"),
+            F.col("ts").alias("timestamp"),
+            "rating",
+        ).unionByName(movie_sentinels)
         with_stats = movie_rows.repartition("movieId").mapInArrow(
             _MovieWorker(out, spec), _spark_schema(MOVIE_PASS_SCHEMA)
         )
@@ -199,19 +222,25 @@ class _UserWorker:
     """mapInArrow: whole users through `passes.user_chunk`, written as part files; yields counts."""
 
     def __init__(
-        self, out: Path, movies: passes.MovieAttributes, vocab: list[str], spec: BuildSpec,
-        split: fd.Split, now: int,
-    ) -> None:  # fmt: skip
+        self,
+        out: Path,
+        movies: passes.MovieAttributes,
+        vocab: list[str],
+        spec: BuildSpec,
+        split: definitions.Split,
+        now: int,
+    ) -> None:
         self.out, self.movies, self.vocab, self.spec = out, movies, vocab, spec
         self.split, self.now = split, now
 
     def __call__(self, batches: Batches) -> Batches:
+        build = BuildDir(self.out)  # large tables are folders of part files
         targets = {
-            "train": (self.out / "samples" / "train.parquet", fd.SAMPLE_SCHEMA),
-            "test": (self.out / "samples" / "test.parquet", fd.SAMPLE_SCHEMA),
-            "histories": (self.out / "features" / "user_history.parquet", fd.HISTORY_SCHEMA),
-            "ratings": (self.out / "catalog" / "ratings.parquet", fd.CATALOG_RATINGS_SCHEMA),
-            "users": (self.out / STAGING / "users", passes.USER_SCHEMA),
+            "train": (build.samples("train"), SAMPLE_SCHEMA),
+            "test": (build.samples("test"), SAMPLE_SCHEMA),
+            "histories": (build.features("user_history"), HISTORY_SCHEMA),
+            "ratings": (build.catalog("ratings"), CATALOG_RATINGS_SCHEMA),
+            "users": (self.out / STAGING / "users", USER_FEATURE_SCHEMA),
         }
         with ExitStack() as stack:
             sinks = {
@@ -244,9 +273,13 @@ def _read_ratings(spark: Any, folder: Path, layout: str, until: int | None) -> t
     spec = movielens.LAYOUTS[layout].ratings
     path = movielens.ratings_file(folder, layout)
     frame = spark.read.csv(
-        str(path), schema=_spark_schema(RATINGS), sep=spec.delimiter,
-        header=bool(spec.header), mode="FAILFAST", encoding=spec.encoding,
-    ).persist()  # fmt: skip
+        str(path),
+        schema=_spark_schema(RATINGS),
+        sep=spec.delimiter,
+        header=bool(spec.header),
+        mode="FAILFAST",
+        encoding=spec.encoding,
+    ).persist()
     low, high = movielens.RATING_RANGE
     in_window = F.lit(True) if until is None else F.col("ts") <= until
     facts = frame.agg(

@@ -1,23 +1,13 @@
-"""What an engine is asked to build, and how it reports progress."""
+"""What a batch engine is asked to build (`artifacts.layout.BuildSpec`), what it reports back,
+and how it reports progress: the protocol of the `engine` family in `plugins.py`."""
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
-from sparrow.features.definitions import Definitions
-
-
-@dataclass(frozen=True)
-class BuildSpec:
-    """Every parameter of a feature build; its digest identifies the build's content."""
-
-    split: Literal["time", "random"] = "time"
-    test_fraction: float = 0.2
-    sample: float = 1.0  # fraction of samples kept, chosen by a seeded hash of (user, movie)
-    seed: int = 42
-    until: int | None = None  # ignore every rating and tag after this Unix time
-    definitions: Definitions = field(default_factory=Definitions)
+from sparrow.artifacts.layout import BuildSpec
 
 
 class Progress(Protocol):
@@ -36,3 +26,12 @@ class BuildResult:
     as_of: int  # the build's clock: the last timestamp features may see
     cutoff: int | None  # time split: first timestamp of the test period
     genres: list[str]
+
+
+class Engine(Protocol):
+    """A batch engine: made from the feature settings, it writes the catalogue, samples and
+    online features of a dataset folder into a (temporary) build directory."""
+
+    def build(self, data: Path, out: Path, spec: BuildSpec, progress: Progress) -> BuildResult:
+        """Read `data`; write catalogue, samples and online features to `out`."""
+        ...

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from sparrow.artifacts.inputs import NUMERIC, FeatureSpec
 from sparrow.models.layers import LinearTerm, table
-from sparrow.models.spec import NUMERIC, FeatureSpec
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ the context in an MLP. During training an auxiliary loss makes each extractor st
 next behaviour against a sampled negative.
 
 Unlike the original course code, the label is never an input (serving calls `forward` with the six
-inputs of `sparrow.models.spec`), the auxiliary loss is a proper binary cross-entropy (>= 0) that
-the training loop adds, and padded history slots change nothing.
+inputs of `artifacts.inputs`), the auxiliary loss is a proper binary cross-entropy (>= 0) that the
+training loop adds, and padded history slots change nothing.
 """
 
 from dataclasses import dataclass
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from sparrow.artifacts.inputs import MOVIE_NUMERIC, PAD, USER_NUMERIC, FeatureSpec
 from sparrow.models.din import AttentionUnit
 from sparrow.models.layers import MLP, Embeddings, masked_mean
-from sparrow.models.spec import MOVIE_NUMERIC, PAD, USER_NUMERIC, FeatureSpec
 
 _MASKED = -1e9  # added to the attention scores of padded steps before the softmax
 
@@ -56,7 +56,7 @@ class AUGRUCell(nn.Module):
 
 
 class DIEN(nn.Module):
-    """Deep Interest Evolution Network: logits (B,) from the six inputs of `sparrow.models.spec`."""
+    """Deep Interest Evolution Network: logits (B,) from the six inputs of `artifacts.inputs`."""
 
     def __init__(self, spec: FeatureSpec, config: DIENConfig) -> None:
         super().__init__()

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from sparrow.artifacts.inputs import MOVIE_NUMERIC, PAD, USER_NUMERIC, FeatureSpec
 from sparrow.models.layers import MLP, Embeddings, masked_mean, sum_fields
-from sparrow.models.spec import MOVIE_NUMERIC, PAD, USER_NUMERIC, FeatureSpec
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class AttentionUnit(nn.Module):
 
 
 class DIN(nn.Module):
-    """Deep Interest Network: logits (B,) from the six inputs of `sparrow.models.spec`."""
+    """Deep Interest Network: logits (B,) from the six inputs of `sparrow.artifacts.inputs`."""
 
     def __init__(self, spec: FeatureSpec, config: DINConfig) -> None:
         super().__init__()

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from sparrow.artifacts.inputs import FeatureSpec
 from sparrow.models.layers import MLP, Fields
-from sparrow.models.spec import FeatureSpec
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,13 @@
-"""Blocks shared by the ranking models: embedding tables, masked pooling, MLPs."""
+"""Blocks shared by the ranking models: embedding tables, masked pooling, MLPs; and the
+numerics every training loop runs under."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
 
-from sparrow.models.spec import PAD, FeatureSpec
+from sparrow.artifacts.inputs import PAD, FeatureSpec
 
 
 class MLP(nn.Sequential):
@@ -125,3 +129,14 @@ class LinearTerm(nn.Module):
         ids: torch.Tensor = self.fields(movie_id, user_id, movie_genres, user_genres, history)
         linear: torch.Tensor = self.numeric(numeric)  # (B, 1)
         return ids.flatten(1).sum(1) + linear.squeeze(-1)  # (B,): ids is (B, 5, 1)
+
+
+@contextmanager
+def flush_denormals() -> Iterator[None]:
+    """Treat denormal floats as zero meanwhile: Adam's moments of rarely batched embedding rows
+    decay into denormals, which made later epochs about 5x slower on CPU."""
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from sparrow.artifacts.inputs import MOVIE_NUMERIC, USER_NUMERIC, FeatureSpec
 from sparrow.models.layers import MLP, Embeddings, masked_mean, table
-from sparrow.models.spec import MOVIE_NUMERIC, USER_NUMERIC, FeatureSpec
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from typing import Literal
 import torch
 from torch import nn
 
+from sparrow.artifacts.inputs import FeatureSpec
 from sparrow.errors import ConfigError
 from sparrow.models.layers import MLP, Fields, sum_fields
-from sparrow.models.spec import FeatureSpec
 
 
 @dataclass(frozen=True)

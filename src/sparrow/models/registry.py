@@ -10,8 +10,8 @@ from typing import Any
 
 from torch import nn
 
+from sparrow.artifacts.inputs import FeatureSpec
 from sparrow.errors import ConfigError
-from sparrow.models.spec import FeatureSpec
 
 MODELS: dict[str, str] = {
     "emb_mlp": "sparrow.models.emb_mlp:EmbeddingMLP",

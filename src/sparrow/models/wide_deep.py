@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from sparrow.artifacts.inputs import PAD, FeatureSpec
 from sparrow.errors import ConfigError
 from sparrow.models.emb_mlp import EmbeddingMLP, EmbeddingMLPConfig
-from sparrow.models.spec import PAD, FeatureSpec
 
 PRIME = 1_000_003  # above any vocabulary size: (a * PRIME + b) is distinct for distinct pairs
 CROSS_OFFSET = 7_919  # shifts each cross's keys, so two crosses of equal ids use other rows

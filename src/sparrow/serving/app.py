@@ -1,9 +1,10 @@
 """The FastAPI application: `create_app(build, settings)`, and `factory()` for server workers.
 
-The lifespan loads everything once (store, neighbour indexes, models, experiments; see
-`state.load`). Errors are JSON `{"error": ...}`: 422 for a missing or invalid parameter, 404
-for an unknown movie, user or genre; a valid request is never answered with a 5xx because a
-model or Redis failed (ranking falls back, the store fails over to its memory copy).
+The lifespan loads everything once (store, neighbour indexes, models, experiments, event log;
+see `state.load`). Errors are JSON `{"error": ...}` with the status of their `SparrowError`: 422
+for a missing or invalid parameter, 404 for an unknown movie, user or genre; a valid request is
+never answered with a 5xx because a model or Redis failed (ranking falls back, the store fails
+over to its memory copy).
 """
 
 import gc
@@ -22,17 +23,15 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 import sparrow
-from sparrow.config import ServingSettings
+from sparrow.config import Settings
 from sparrow.errors import SparrowError
 from sparrow.serving import state
 from sparrow.serving.experiments import HEADER as EXPERIMENTS_HEADER
 from sparrow.serving.observe import Metrics, MetricsMiddleware, event, failure
+from sparrow.serving.recommend import RANKING_HEADER, model_choices
 from sparrow.serving.routes import router
-from sparrow.serving.routes.common import DEGRADED_HEADER, RANKING_HEADER, ApiError
-from sparrow.serving.routes.recommend import model_choices
-from sparrow.stream.embedded import events_stream
+from sparrow.serving.routes.common import DEGRADED_HEADER, error_response
 from sparrow.web import mount_web
-from sparrow.web.events import EventSink, FileSink, RedisSink
 
 DESCRIPTION = f"""The original Sparrow RecSys API (same paths, parameters and JSON field names;
 list endpoints return JSON arrays), plus `/getscore`, `/healthz` and `/metrics`.
@@ -48,11 +47,7 @@ list endpoints return JSON arrays), plus `/getscore`, `/healthz` and `/metrics`.
   movie, user or genre (the original answered both with an empty 200).
 """
 BUILD_ENV = "SPARROW_SERVE_BUILD"  # what `factory` reads: the build directory
-SETTINGS_ENV = "SPARROW_SERVE_SETTINGS"  # and the ServingSettings as JSON
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+SETTINGS_ENV = "SPARROW_SERVE_SETTINGS"  # and the Settings as JSON
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -64,29 +59,22 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 def _add_error_handlers(app: FastAPI) -> None:
-    async def api_error(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, ApiError)
-        return _error(exc.status, exc.message)
-
     async def invalid(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        return _error(422, _validation_message(exc))
+        return error_response(422, _validation_message(exc))
 
     async def http_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
-        return JSONResponse(
-            {"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
-        )
+        return error_response(exc.status_code, str(exc.detail), exc.headers)
 
     async def sparrow_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, SparrowError)
-        return _error(exc.http_status, str(exc))
+        return error_response(exc.http_status, str(exc))
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         failure("error", exc, logging.ERROR, path=request.url.path)
-        return _error(500, "internal error")
+        return error_response(500, "internal error")
 
-    app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(SparrowError, sparrow_error)
@@ -118,8 +106,9 @@ def _document_models(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def create_app(build: Path, settings: ServingSettings) -> FastAPI:
-    """The service of `build`; everything is loaded when the app starts (its lifespan)."""
+def create_app(build: Path, settings: Settings) -> FastAPI:
+    """The service of `build` (settings: its `serving` and `store` sections); everything is
+    loaded when the app starts (its lifespan)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -135,23 +124,22 @@ def create_app(build: Path, settings: ServingSettings) -> FastAPI:
 
     metrics = Metrics()
     app = FastAPI(
-        title="Sparrow RecSys", version=sparrow.__version__, description=DESCRIPTION,
+        title="Sparrow RecSys",
+        version=sparrow.__version__,
+        description=DESCRIPTION,
         lifespan=lifespan,
-    )  # fmt: skip
+    )
     app.include_router(router)
     _add_error_handlers(app)
-    sink: EventSink = (
-        RedisSink(settings.redis_url, events_stream(settings.redis_prefix))
-        if settings.store == "redis"
-        else FileSink(Path(build))
-    )
-    # the site, last: its static files are the catch-all
-    mount_web(app, Path(build), None, sink, lambda outcome: metrics.events.labels(outcome).inc())
+    mount_web(app)  # the site, last: its static files are the catch-all
     _document_models(app)
     app.add_middleware(
-        CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"],
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["*"],
+        allow_headers=["*"],
         expose_headers=[EXPERIMENTS_HEADER, RANKING_HEADER, DEGRADED_HEADER],
-    )  # fmt: skip
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
 
@@ -162,5 +150,5 @@ def factory() -> FastAPI:
     build = os.environ.get(BUILD_ENV)
     if not build:
         raise SparrowError(f"{BUILD_ENV} is not set; start the service with `sparrow serve`")
-    settings = ServingSettings.model_validate(json.loads(os.environ.get(SETTINGS_ENV, "{}")))
+    settings = Settings.model_validate(json.loads(os.environ.get(SETTINGS_ENV, "{}")))
     return create_app(Path(build), settings)

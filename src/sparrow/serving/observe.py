@@ -57,9 +57,12 @@ class Metrics:
             "sparrow_requests", "HTTP requests", ["endpoint", "status"], registry=r
         )
         self.latency = Histogram(
-            "sparrow_request_seconds", "request latency", ["endpoint"],
-            buckets=_LATENCY_BUCKETS, registry=r,
-        )  # fmt: skip
+            "sparrow_request_seconds",
+            "request latency",
+            ["endpoint"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
         self.fallbacks = Counter(
             "sparrow_ranking_fallbacks", "rankings that fell back", ["reason", "to"], registry=r
         )
@@ -74,16 +77,22 @@ class Metrics:
         )
         self.events = Counter("sparrow_events", "POST /events outcomes", ["outcome"], registry=r)
         self.candidates = Histogram(
-            "sparrow_recall_candidates", "candidates ranked per request",
-            buckets=(0, 10, 50, 100, 200, 400, 800, 1600), registry=r,
-        )  # fmt: skip
+            "sparrow_recall_candidates",
+            "candidates ranked per request",
+            buckets=(0, 10, 50, 100, 200, 400, 800, 1600),
+            registry=r,
+        )
 
     def count_profiles(self, counts: Callable[[], dict[str, int]]) -> None:
         """Export `sparrow_profile_cache_total{result}` from `counts` (a Redis service's)."""
-        self.registry.register(_Counts(
-            "sparrow_profile_cache", "user profiles answered by the service's copy (hit) or "
-            "read from Redis (miss)", "result", counts,
-        ))  # fmt: skip
+        self.registry.register(
+            _Counts(
+                "sparrow_profile_cache",
+                "user profiles answered by the service's copy (hit) or read from Redis (miss)",
+                "result",
+                counts,
+            )
+        )
 
 
 class _Counts(Collector):

@@ -20,7 +20,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sparrow.models.runtime import OnnxModel, pair_inputs
+from sparrow.artifacts.runtime import OnnxModel, pair_inputs
+from sparrow.artifacts.schema import MAX_ID
 from sparrow.serving.observe import Metrics, describe, failure
 from sparrow.serving.recall import UserContext
 from sparrow.serving.vectors import Space
@@ -29,7 +30,6 @@ from sparrow.store.base import OnlineStore
 EMB = "emb"  # model=emb: the cosine of embedding vectors
 ALIASES = {"neuralcf": "neumf", "nerualcf": "neumf"}  # the original's name, and its misspelling
 NO_VECTOR = -1.0  # the score of a candidate without a vector (the original's convention)
-MAX_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -121,8 +121,9 @@ class MovieInputs:
 
     @classmethod
     def encode(cls, model: OnnxModel, catalogue: Catalogue, store: OnlineStore) -> "MovieInputs":
-        nobody = UserContext(0, np.zeros(0, np.int64), np.zeros(0, np.int64),
-                             store.user_features(0), None)  # fmt: skip
+        nobody = UserContext(
+            0, np.zeros(0, np.int64), np.zeros(0, np.int64), store.user_features(0), None
+        )
         inputs = model.encoders.encode(model_rows(catalogue.features, nobody))
         ids = np.asarray(catalogue.ids, np.int64)
         order = np.argsort(ids)

@@ -29,8 +29,9 @@ FOR_YOU_SIZES = {
 }  # fmt: skip
 # channels of the whole catalogue's best movies, and how each sorts them
 CATALOGUE_CHANNELS: tuple[tuple[str, SortBy], ...] = (
-    ("popularity", "popularity"), ("top_rated", "rating"),
-)  # fmt: skip
+    ("popularity", "popularity"),
+    ("top_rated", "rating"),
+)
 COLD_POPULARITY = 400  # popularity channel size for users with fewer than COLD_RATINGS ratings
 COLD_RATINGS = 5
 RECENT_LIKED = 5  # recent liked movies whose neighbours are recalled

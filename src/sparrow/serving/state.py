@@ -1,4 +1,5 @@
-"""Everything the service loads once at start-up: store, neighbour indexes, models, experiments."""
+"""Everything the service loads once at start-up: store, neighbour indexes, models, experiments,
+the event log it appends to, the title search."""
 
 import time
 from dataclasses import dataclass
@@ -7,9 +8,11 @@ from typing import cast
 
 import numpy as np
 
-from sparrow.config import ServingSettings
+from sparrow.artifacts.layout import BuildDir
+from sparrow.artifacts.models import latest_versions
+from sparrow.artifacts.runtime import OnnxModel
+from sparrow.config import ServingSettings, Settings, StoreSettings
 from sparrow.errors import SparrowError
-from sparrow.models.runtime import OnnxModel
 from sparrow.plugins import load_backend
 from sparrow.serving.cards import Cards
 from sparrow.serving.experiments import Experiments
@@ -17,21 +20,13 @@ from sparrow.serving.failover import FailoverStore
 from sparrow.serving.observe import Metrics, describe, event, failure
 from sparrow.serving.rank import Ranker
 from sparrow.serving.recall import UserContext
+from sparrow.serving.search import TitleSearch
 from sparrow.serving.vectors import Space
-from sparrow.store.base import OnlineStore
+from sparrow.store.base import OnlineStore, UpdatableStore
+from sparrow.store.memory_store import MemoryStore
 from sparrow.store.profile_cache import ProfileCache
-from sparrow.store.redis_store import TIMEOUT_S
-from sparrow.stream.embedded import (
-    GROUP,
-    Background,
-    consumer_name,
-    events_stream,
-    file_log,
-    threshold_of,
-)
-from sparrow.stream.log import RedisLog
-from sparrow.stream.runner import Store
-from sparrow.training.artifacts import latest, saved
+from sparrow.stream.embedded import Background, consumer_name
+from sparrow.stream.log import EventLog, Reader
 
 WARM_UP_CANDIDATES = 800  # candidates scored once per model at start-up
 
@@ -40,15 +35,19 @@ WARM_UP_CANDIDATES = 800  # candidates scored once per model at start-up
 class Services:
     """What every request reads; built by `load`, closed by `close`."""
 
+    build: Path
     settings: ServingSettings
+    store_settings: StoreSettings
     store: OnlineStore
-    failover: FailoverStore | None  # the store when it is Redis with a memory copy
+    failover: FailoverStore | None  # the store when it is remote, with a memory copy
     spaces: dict[str, Space]  # embedding method -> vectors and neighbour index
     ranker: Ranker
     model_errors: dict[str, str]  # trained models that could not be loaded, and why
     experiments: Experiments
     metrics: Metrics
     cards: Cards
+    titles: TitleSearch
+    events: EventLog  # where `POST /events` appends
     profiles: ProfileCache | None = None  # the Redis store's copy of recent users' profiles
     stream: Background | None = None  # the stream processor, when it runs in the service
 
@@ -69,37 +68,30 @@ class Services:
             self.stream.stop()
         if self.profiles is not None:
             self.profiles.close()
+        self.events.close()
         self.ranker.close()
 
 
-def profile_cache(settings: ServingSettings, metrics: Metrics) -> ProfileCache | None:
-    """The Redis store's profile cache (None when `redis_cache_users` is 0), counted in
-    `/metrics`."""
-    if settings.store != "redis" or settings.redis_cache_users == 0:
-        return None
-    cache = ProfileCache(settings.redis_url, settings.redis_cache_users, TIMEOUT_S)
-    metrics.count_profiles(lambda: {"hit": cache.hits, "miss": cache.misses})
-    return cache
-
-
 def open_store(
-    build: Path, settings: ServingSettings, metrics: Metrics, profiles: ProfileCache | None
+    build: Path, settings: StoreSettings, metrics: Metrics, profiles: ProfileCache | None
 ) -> tuple[OnlineStore, FailoverStore | None]:
-    """The configured store; Redis comes with a memory copy of the build to fail over to."""
-    memory = load_backend("store", "memory")
-    if settings.store == "memory":
-        return memory.from_build(build), None
-    redis = load_backend("store", settings.store)
+    """The configured store; a remote one comes with a memory copy of the build to fail over
+    to while it is down."""
+    backend = load_backend("store", settings.type)
+    if not backend.remote:
+        return backend.open(build, settings), None
+    memory = MemoryStore.from_build(build)
 
     def connect() -> OnlineStore:
-        return cast(OnlineStore, redis(settings.redis_url, settings.redis_prefix, cache=profiles))
+        store: OnlineStore = backend.open(build, settings, cache=profiles)
+        return store
 
-    failover = FailoverStore(connect, memory.from_build(build), metrics)
+    failover = FailoverStore(connect, memory, metrics)
     try:
         failover.primary = connect()
     except SparrowError:  # nothing pushed under the prefix: a mistake, not an outage
         raise
-    except Exception:  # Redis down: start on the memory copy, connect when it is back
+    except Exception:  # down: start on the memory copy, connect when it is back
         failover.version()
     return failover, failover
 
@@ -108,8 +100,7 @@ def load_models(build: Path, threads: int) -> tuple[dict[str, OnnxModel], dict[s
     """The latest version of every trained model, and the ones that failed to load."""
     models: dict[str, OnnxModel] = {}
     errors: dict[str, str] = {}
-    for name in sorted({m.name for m in saved(build)}):
-        version = latest(build, name)
+    for name, version in sorted(latest_versions(build).items()):
         try:
             models[name] = OnnxModel(version.path, threads)
         except Exception as exc:  # a corrupt or incompatible file: serve without this model
@@ -131,52 +122,72 @@ def load_spaces(store: OnlineStore) -> dict[str, Space]:
     return spaces
 
 
-def start_stream(build: Path, settings: ServingSettings, store: OnlineStore,
-                 metrics: Metrics) -> Background:  # fmt: skip
-    """The stream processor on a thread: into `store` itself from the build's event file (memory),
-    or into Redis from the events stream (a consumer of the services' group)."""
-    if settings.store == "memory":
-        stream = Background(lambda: cast(Store, store), lambda: file_log(build, durable=False),
-                            threshold_of(build))  # fmt: skip
-    else:
-        backend = load_backend("store", settings.store)
-        url, prefix = settings.redis_url, settings.redis_prefix
-        stream = Background(
-            lambda: cast(Store, backend(url, prefix)),
-            lambda: RedisLog(url, events_stream(prefix), GROUP, consumer_name()),
-            threshold_of(build),
-        )
+def start_stream(
+    build: Path, settings: StoreSettings, store: OnlineStore, metrics: Metrics
+) -> Background:
+    """The stream processor on a thread, reading the store's event log as a consumer of the
+    services' group: into a remote store through its own connection, else into `store` itself
+    (which starts from the build each time, so its log is read from the start)."""
+    backend = load_backend("store", settings.type)
+    log_type = load_backend("event_log", backend.event_log)
+    definitions = BuildDir(build).manifest().definitions
+    reader = Reader(consumer=consumer_name(), durable=backend.remote)
+
+    def target() -> UpdatableStore:
+        if backend.remote:
+            opened: UpdatableStore = backend.open(build, settings)
+            return opened
+        return cast(UpdatableStore, store)  # the service's own memory store
+
+    stream = Background(
+        target,
+        lambda: log_type.open(build, settings, reader),
+        definitions,
+    )
     metrics.stream_lag.set_function(lambda: stream.status().lag or 0)
     stream.start()
     return stream
 
 
-def load(build: Path, settings: ServingSettings, metrics: Metrics) -> Services:
+def load(build: Path, settings: Settings, metrics: Metrics) -> Services:
     """Load the store, indexes, models and experiments of `build` (once, at start-up)."""
     started = time.perf_counter()
-    profiles = profile_cache(settings, metrics)
-    store, failover = open_store(build, settings, metrics, profiles)
-    models, errors = load_models(build, settings.threads)
+    serving, store_settings = settings.serving, settings.store
+    backend = load_backend("store", store_settings.type)
+    profiles = backend.profile_cache(store_settings)
+    if profiles is not None:
+        metrics.count_profiles(lambda: {"hit": profiles.hits, "miss": profiles.misses})
+    store, failover = open_store(build, store_settings, metrics, profiles)
+    models, errors = load_models(build, serving.threads)
+    log_type = load_backend("event_log", backend.event_log)
     services = Services(
-        settings=settings,
+        build=build,
+        settings=serving,
+        store_settings=store_settings,
         store=store,
         failover=failover,
         spaces=load_spaces(store),
-        ranker=Ranker(models, metrics, settings.budget_ms),
+        ranker=Ranker(models, metrics, serving.budget_ms),
         model_errors=errors,
-        experiments=Experiments.load(settings.experiments),
+        experiments=Experiments.load(serving.experiments),
         metrics=metrics,
         cards=Cards(store),
+        titles=TitleSearch.load(build),
+        events=log_type.open(build, store_settings),
         profiles=profiles,
     )
-    if settings.stream:
-        services.stream = start_stream(build, settings, store, metrics)
+    if serving.stream:
+        services.stream = start_stream(build, store_settings, store, metrics)
     warm = np.asarray(store.top_movies(None, "popularity", WARM_UP_CANDIDATES), np.int64)
     errors |= services.ranker.warm_up(store, UserContext.load(store, None, 0), warm)
     event(
-        "started", build=build, store=settings.store, version=store.version(),
-        models=",".join(models) or "none", embeddings=",".join(services.spaces) or "none",
+        "started",
+        build=build,
+        store=store_settings.type,
+        version=store.version(),
+        models=",".join(models) or "none",
+        embeddings=",".join(services.spaces) or "none",
         layers=",".join(layer.name for layer in services.experiments.layers) or "none",
         seconds=time.perf_counter() - started,
-    )  # fmt: skip
+    )
     return services

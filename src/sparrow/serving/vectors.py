@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sparrow.embedding.index import ItemIndex, build_index
+from sparrow.index.base import ItemIndex, build_index
 
 # Fewer items than this: exact search. Measured on one thread (64 dims): 2k items exact 0.06 ms
 # per query vs HNSW 0.2-0.5 ms; 20k items exact 0.45 ms vs HNSW 0.2-0.5 ms (and 7.6 s to build).

@@ -1,18 +1,20 @@
 """The online store: what the service reads per request, whichever backend holds it.
 
-Two backends implement `OnlineStore` (named in `plugins.py`): memory (loaded from a build
-directory) and Redis (loaded by `sparrow store push`). One contract suite
+Two backends implement it (`backend.StoreBackend`, the `store` family of `plugins.py`): memory
+(loaded from a build directory) and Redis (loaded by `sparrow store push`). One contract suite
 (`tests/contract/test_store.py`) runs against both. Every method is batched where a request
 needs many rows, so a Redis backend answers each in one pipelined round trip.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pyarrow as pa
 
-from sparrow.stream.updates import UserState
+from sparrow.features.online import UserState
 
 SortBy = Literal["rating", "releaseYear", "popularity"]
 
@@ -157,3 +159,26 @@ class UserStateStore(Protocol):
         ...
 
     def embedding_methods(self) -> list[str]: ...
+
+
+class UpdatableStore(OnlineStore, UserStateStore, Protocol):
+    """A store the stream processor writes: the read API and the write side."""
+
+
+def make_ratings(movie_id: int, users: Any, scores: Any, ts: Any) -> list[Rating]:
+    """A movie's Rating objects from its columns."""
+    scores = np.asarray(scores, np.float32).tolist()
+    return [Rating(movie_id, int(u), s, int(t)) for u, s, t in zip(users, scores, ts, strict=True)]
+
+
+def make_user(user_id: int, movies: Any, scores: Any, ts: Any) -> User:
+    """A User from the columns of its ratings (oldest first)."""
+    values = np.asarray(scores, np.float32)
+    ratings = [
+        Rating(int(m), user_id, s, int(t))
+        for m, s, t in zip(movies, values.tolist(), ts, strict=True)
+    ]
+    wide = values.astype(np.float64)
+    return User(
+        user_id, float(wide.mean()), float(wide.max()), float(wide.min()), len(values), ratings
+    )

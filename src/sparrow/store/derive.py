@@ -58,8 +58,9 @@ def rank_in_groups(keys: np.ndarray) -> np.ndarray:
     return np.arange(len(keys)) - np.repeat(starts, np.diff(np.r_[starts, len(keys)]))
 
 
-def co_occurrence(users: np.ndarray, items: np.ndarray, window: int = COOC_WINDOW,
-                  size: int = COOC_SIZE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+def co_occurrence(
+    users: np.ndarray, items: np.ndarray, window: int = COOC_WINDOW, size: int = COOC_SIZE
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For liked sequences (rows sorted by user, then time), each movie's `size` movies liked
     by the most users within `window` positions of it: (movie, other, count) rows sorted by
     movie, then count desc, then other's id."""
@@ -78,8 +79,13 @@ def co_occurrence(users: np.ndarray, items: np.ndarray, window: int = COOC_WINDO
     return idx[src[order]], idx[dst[order]], cnt[order]
 
 
-def rankings(ids: np.ndarray, year: pa.ChunkedArray, genres: pa.ChunkedArray, count: np.ndarray,
-             avg: np.ndarray) -> dict[tuple[str, str], np.ndarray]:  # fmt: skip
+def rankings(
+    ids: np.ndarray,
+    year: pa.ChunkedArray,
+    genres: pa.ChunkedArray,
+    count: np.ndarray,
+    avg: np.ndarray,
+) -> dict[tuple[str, str], np.ndarray]:
     """(genre or ALL, sortBy) -> movie ids, best first (rules in the module docstring)."""
     no_year = pc.is_null(year).to_numpy(zero_copy_only=False)
     years = pc.fill_null(year, 0).to_numpy().astype(np.int64)

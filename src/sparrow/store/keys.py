@@ -13,8 +13,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from sparrow.store.base import Movie, User
-from sparrow.store.snapshot import make_ratings, make_user
+from sparrow.store.base import Movie, User, make_ratings, make_user
 
 ID = np.dtype("<i4")  # movie ids in lists (the catalogue's item_id is int32)
 VECTOR = np.dtype("<f4")
@@ -94,8 +93,12 @@ class Keys:
         """The prefixes of every key a profile reads (`rated`, `liked`, `user_features`,
         `user_vector`), each ending just before the user id: what the service's profile
         cache tracks."""
-        return [f"{self.base}:rated:", f"{self.base}:liked:", f"{self.base}:uf:",
-                *(f"{self.base}:emb:{method}:user:" for method in methods)]  # fmt: skip
+        return [
+            f"{self.base}:rated:",
+            f"{self.base}:liked:",
+            f"{self.base}:uf:",
+            *(f"{self.base}:emb:{method}:user:" for method in methods),
+        ]
 
     def state(self, user_id: int) -> str:
         """The stream processor's `UserState.to_bytes()` of the user (written by the stream
@@ -122,8 +125,11 @@ def decode_vector(raw: bytes | None) -> np.ndarray | None:
 
 def encode_items(ids: np.ndarray, vectors: np.ndarray) -> dict[str, bytes]:
     """Hash fields of an item-vector blob: ids (int64), vectors (float32, row-major), dim."""
-    return {"ids": ids.astype("<i8").tobytes(), "vectors": encode_vector(vectors),
-            "dim": str(vectors.shape[1] if vectors.ndim == 2 else 0).encode()}  # fmt: skip
+    return {
+        "ids": ids.astype("<i8").tobytes(),
+        "vectors": encode_vector(vectors),
+        "dim": str(vectors.shape[1] if vectors.ndim == 2 else 0).encode(),
+    }
 
 
 def decode_items(fields: dict[bytes, bytes]) -> tuple[np.ndarray, np.ndarray]:
@@ -139,8 +145,19 @@ def _json(value: Any) -> bytes:
 def encode_movie(m: Movie) -> bytes:
     """[id, title, year, imdb, tmdb, genres, count, average, [[user, score, ts], ...]]."""
     top = [[r.user_id, r.score, r.timestamp] for r in m.top_ratings]
-    return _json([m.movie_id, m.title, m.release_year, m.imdb_id, m.tmdb_id, m.genres,
-                  m.rating_number, m.average_rating, top])  # fmt: skip
+    return _json(
+        [
+            m.movie_id,
+            m.title,
+            m.release_year,
+            m.imdb_id,
+            m.tmdb_id,
+            m.genres,
+            m.rating_number,
+            m.average_rating,
+            top,
+        ]
+    )
 
 
 def decode_movie(raw: bytes) -> Movie:
@@ -203,17 +220,29 @@ class Meta:
     user_schema: pa.Schema
 
     def fields(self) -> dict[str, bytes]:
-        return {"version": self.version.encode(), "config_digest": self.config_digest.encode(),
-                "created": self.created.encode(), "build": self.build.encode(),
-                "methods": _json(self.methods), "genres": _json(self.genres),
-                "counts": _json(self.counts), "movie_schema": encode_schema(self.movie_schema),
-                "user_schema": encode_schema(self.user_schema)}  # fmt: skip
+        return {
+            "version": self.version.encode(),
+            "config_digest": self.config_digest.encode(),
+            "created": self.created.encode(),
+            "build": self.build.encode(),
+            "methods": _json(self.methods),
+            "genres": _json(self.genres),
+            "counts": _json(self.counts),
+            "movie_schema": encode_schema(self.movie_schema),
+            "user_schema": encode_schema(self.user_schema),
+        }
 
     @classmethod
     def from_fields(cls, fields: dict[bytes, bytes]) -> "Meta":
         text = {k.decode(): v for k, v in fields.items()}
-        return cls(text["version"].decode(), text["config_digest"].decode(),
-                   text["created"].decode(), text["build"].decode(),
-                   json.loads(text["methods"]), json.loads(text["genres"]),
-                   json.loads(text["counts"]), decode_schema(text["movie_schema"]),
-                   decode_schema(text["user_schema"]))  # fmt: skip
+        return cls(
+            text["version"].decode(),
+            text["config_digest"].decode(),
+            text["created"].decode(),
+            text["build"].decode(),
+            json.loads(text["methods"]),
+            json.loads(text["genres"]),
+            json.loads(text["counts"]),
+            decode_schema(text["movie_schema"]),
+            decode_schema(text["user_schema"]),
+        )

@@ -6,20 +6,25 @@ so a caller may modify them.
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
 
+from sparrow.config import StoreSettings
 from sparrow.errors import DataError
+from sparrow.features.online import UserState, features, user_vector
 from sparrow.store.base import Movie, Profile, SortBy, User
 from sparrow.store.derive import ALL
+from sparrow.store.profile_cache import ProfileCache
 from sparrow.store.snapshot import Snapshot, load
-from sparrow.stream.updates import UserState, features, user_vector
 
 
 class MemoryStore:
     """`OnlineStore` over a snapshot held in this process."""
+
+    remote: ClassVar[bool] = False
+    event_log: ClassVar[str] = "file"
 
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
@@ -39,6 +44,17 @@ class MemoryStore:
     def from_build(cls, build: Path) -> "MemoryStore":
         """Load `build` (DataError when it is not a complete build)."""
         return cls(load(build))
+
+    @classmethod
+    def open(
+        cls, build: Path, settings: StoreSettings, cache: ProfileCache | None = None
+    ) -> "MemoryStore":
+        """`from_build` (a memory store has nothing to configure and keeps no profile cache)."""
+        return cls.from_build(build)
+
+    @classmethod
+    def profile_cache(cls, settings: StoreSettings) -> ProfileCache | None:
+        return None
 
     def version(self) -> str:
         return self.snapshot.version
@@ -86,8 +102,10 @@ class MemoryStore:
     def item_vectors(self, method: str) -> tuple[np.ndarray, np.ndarray]:
         items = self.snapshot.items.get(method)
         if items is None:
-            raise DataError(f"no {method} vectors in the store (it has: "
-                            f"{', '.join(self.embedding_methods()) or 'none'})")  # fmt: skip
+            raise DataError(
+                f"no {method} vectors in the store (it has: "
+                f"{', '.join(self.embedding_methods()) or 'none'})"
+            )
         return items.ids.astype(np.int64), items.vectors.astype(np.float32)
 
     def user_vector(self, method: str, user_id: int) -> np.ndarray | None:
@@ -101,8 +119,12 @@ class MemoryStore:
     def profile(self, user_id: int, method: str | None, recent: int) -> Profile:
         with self._lock:  # the stream's update of this user: all of it or none
             vector = None if method is None else self.user_vector(method, user_id)
-            return Profile(self.rated(user_id), self.recent_liked(user_id, recent),
-                           self.user_features(user_id), vector)  # fmt: skip
+            return Profile(
+                self.rated(user_id),
+                self.recent_liked(user_id, recent),
+                self.user_features(user_id),
+                vector,
+            )
 
     def ping(self) -> bool:
         return True

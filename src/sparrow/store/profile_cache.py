@@ -56,9 +56,11 @@ class ProfileCache:
         self.close()
         self._stop = threading.Event()
         self._listener = threading.Thread(
-            target=self._listen, args=(prefixes, self._stop), name="sparrow-profile-cache",
+            target=self._listen,
+            args=(prefixes, self._stop),
+            name="sparrow-profile-cache",
             daemon=True,
-        )  # fmt: skip
+        )
         self._listener.start()
 
     def lookup(self, user_id: int, variant: Variant) -> tuple[Profile | None, int]:
@@ -123,9 +125,12 @@ class ProfileCache:
         tell = True  # log the first failure and the first after each success
         while not stop.is_set():
             client = redis.Redis.from_url(
-                self.url, protocol=3, socket_timeout=self.timeout,
-                socket_connect_timeout=self.timeout, client_name=CLIENT_NAME,
-            )  # fmt: skip
+                self.url,
+                protocol=3,
+                socket_timeout=self.timeout,
+                socket_connect_timeout=self.timeout,
+                client_name=CLIENT_NAME,
+            )
             try:
                 connection: Any = client.connection_pool.get_connection()  # untyped methods
                 # redis-py's own hook for these pushes (its client-side cache needs Redis 7.4)
@@ -145,8 +150,11 @@ class ProfileCache:
                 if stop.is_set():  # closed meanwhile: the state is close()'s, or a new listener's
                     break
                 if tell:
-                    log.warning("event=profile_cache_off error=%s detail=%r",
-                                type(exc).__name__, str(exc)[:200])  # fmt: skip
+                    log.warning(
+                        "event=profile_cache_off error=%s detail=%r",
+                        type(exc).__name__,
+                        str(exc)[:200],
+                    )
                     tell = False
                 self._reset(None)
                 stop.wait(RETRY_S)

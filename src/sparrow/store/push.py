@@ -17,7 +17,7 @@ import redis
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sparrow.errors import BuildError, ConfigError
-from sparrow.store import keys as k
+from sparrow.store import keys as redis_keys
 from sparrow.store.redis_store import connect
 from sparrow.store.snapshot import Snapshot, load
 
@@ -36,7 +36,7 @@ def push(build: Path, url: str, prefix: str, progress: bool = True) -> str:
     try:
         return push_snapshot(client, snapshot, prefix, str(build), progress)
     except redis.RedisError as exc:
-        active = _text(client, k.active_key(prefix))
+        active = _text(client, redis_keys.active_key(prefix))
         raise BuildError(f"push to {url} failed: {exc}; active version: {active}") from exc
 
 
@@ -48,21 +48,25 @@ def open_redis(url: str) -> "redis.Redis":
     except ValueError as exc:
         raise ConfigError(f"invalid Redis URL {url!r}: {exc}") from exc
     except redis.RedisError as exc:
-        raise ConfigError(f"cannot reach Redis at {url} ({exc}); start it or set --redis-url "
-                          "(serving.redis_url)") from exc  # fmt: skip
+        raise ConfigError(
+            f"cannot reach Redis at {url} ({exc}); start it or set --redis-url (store.redis_url)"
+        ) from exc
     return client
 
 
-def push_snapshot(client: "redis.Redis", snapshot: Snapshot, prefix: str, build: str = "",
-                  progress: bool = False) -> str:  # fmt: skip
+def push_snapshot(
+    client: "redis.Redis", snapshot: Snapshot, prefix: str, build: str = "", progress: bool = False
+) -> str:
     """Write `snapshot` as a new version and make it active (see the module docstring)."""
-    keys = k.Keys(prefix, snapshot.version)
-    lock = client.lock(k.lock_key(prefix), timeout=LOCK_TIMEOUT_S, blocking=False)
+    keys = redis_keys.Keys(prefix, snapshot.version)
+    lock = client.lock(redis_keys.lock_key(prefix), timeout=LOCK_TIMEOUT_S, blocking=False)
     if not lock.acquire():
-        raise BuildError(f"another push to prefix {prefix!r} is running (or died: delete "
-                        f"{k.lock_key(prefix)} if none is)")  # fmt: skip
+        raise BuildError(
+            f"another push to prefix {prefix!r} is running (or died: delete "
+            f"{redis_keys.lock_key(prefix)} if none is)"
+        )
     try:
-        if not client.sadd(k.versions_key(prefix), keys.version):
+        if not client.sadd(redis_keys.versions_key(prefix), keys.version):
             raise BuildError(f"version {keys.version} already exists under {prefix!r}")
         try:
             start, used = time.perf_counter(), _used_memory(client)
@@ -74,12 +78,14 @@ def push_snapshot(client: "redis.Redis", snapshot: Snapshot, prefix: str, build:
                 "push_ms": round(1000 * (time.perf_counter() - start)),
             }
             client.hset(keys.meta, mapping=_meta(snapshot, build, counts).fields())  # type: ignore[arg-type]
-            previous = _decode(client.set(k.active_key(prefix), keys.version, get=True))
+            previous = _decode(client.set(redis_keys.active_key(prefix), keys.version, get=True))
         except BaseException:
             with contextlib.suppress(redis.RedisError):  # if Redis is gone, the next push will
                 _forget(client, prefix, keys.version)
             raise
-        stale = {v.decode() for v in cast(set[bytes], client.smembers(k.versions_key(prefix)))}
+        stale = {
+            v.decode() for v in cast(set[bytes], client.smembers(redis_keys.versions_key(prefix)))
+        }
         for version in stale - {keys.version, previous}:
             _forget(client, prefix, version)
         return keys.version
@@ -87,42 +93,59 @@ def push_snapshot(client: "redis.Redis", snapshot: Snapshot, prefix: str, build:
         lock.release()
 
 
-def writes(s: Snapshot, keys: k.Keys) -> Iterator[tuple[str, Value]]:
+def writes(snapshot: Snapshot, keys: redis_keys.Keys) -> Iterator[tuple[str, Value]]:
     """(key, value) of every key of the snapshot but the meta."""
-    for movie_id in s.movie_ids.tolist():
-        yield keys.movie(movie_id), k.encode_movie(s.movie(movie_id))  # type: ignore[arg-type]
-    features = ((s.movie_features, keys.movie_features), (s.user_features, keys.user_features))
+    for movie_id in snapshot.movie_ids.tolist():
+        yield keys.movie(movie_id), redis_keys.encode_movie(snapshot.movie(movie_id))  # type: ignore[arg-type]
+    features = (
+        (snapshot.movie_features, keys.movie_features),
+        (snapshot.user_features, keys.user_features),
+    )
     for table, name in features:
-        yield from zip(map(name, table.column(0).to_pylist()), k.encode_rows(table), strict=True)
-    for i, user_id in enumerate(s.ratings.ids.tolist()):
-        movies, scores, ts = (s.ratings.at(i, c) for c in ("movie", "score", "ts"))
-        yield keys.user(user_id), k.encode_user(user_id, movies, scores, ts)
-        yield keys.rated(user_id), k.encode_ids(movies)
-    for i, user_id in enumerate(s.liked.ids.tolist()):
-        yield keys.liked(user_id), k.encode_ids(s.liked.at(i, "movie"))
-    for i, movie_id in enumerate(s.cooc.ids.tolist()):
-        yield keys.cooc(movie_id), k.encode_ids(s.cooc.at(i, "movie"))
-    for (genre, sort_by), ids in s.top.items():
-        yield keys.top(genre, sort_by), k.encode_ids(ids)
-    for method, items in s.items.items():
-        yield keys.items(method), k.encode_items(items.ids, items.vectors)
-        users = s.users[method]
+        yield from zip(
+            map(name, table.column(0).to_pylist()), redis_keys.encode_rows(table), strict=True
+        )
+    for i, user_id in enumerate(snapshot.ratings.ids.tolist()):
+        movies, scores, ts = (snapshot.ratings.at(i, c) for c in ("movie", "score", "ts"))
+        yield keys.user(user_id), redis_keys.encode_user(user_id, movies, scores, ts)
+        yield keys.rated(user_id), redis_keys.encode_ids(movies)
+    for i, user_id in enumerate(snapshot.liked.ids.tolist()):
+        yield keys.liked(user_id), redis_keys.encode_ids(snapshot.liked.at(i, "movie"))
+    for i, movie_id in enumerate(snapshot.cooc.ids.tolist()):
+        yield keys.cooc(movie_id), redis_keys.encode_ids(snapshot.cooc.at(i, "movie"))
+    for (genre, sort_by), ids in snapshot.top.items():
+        yield keys.top(genre, sort_by), redis_keys.encode_ids(ids)
+    for method, items in snapshot.items.items():
+        yield keys.items(method), redis_keys.encode_items(items.ids, items.vectors)
+        users = snapshot.users[method]
         for user_id, vector in zip(users.ids.tolist(), users.vectors, strict=True):
-            yield keys.user_vector(method, user_id), k.encode_vector(vector)
+            yield keys.user_vector(method, user_id), redis_keys.encode_vector(vector)
 
 
-def expected_keys(s: Snapshot) -> int:
+def expected_keys(snapshot: Snapshot) -> int:
     """How many keys `writes` yields, counted from the snapshot independently."""
-    c = s.counts()
-    return (c["movies"] + c["movie_features"] + c["user_features"] + 2 * c["users"]
-            + c["liked_users"] + c["cooc_movies"] + c["top_lists"]
-            + sum(1 + c[f"{m}_users"] for m in s.items))  # fmt: skip
+    c = snapshot.counts()
+    return (
+        c["movies"]
+        + c["movie_features"]
+        + c["user_features"]
+        + 2 * c["users"]
+        + c["liked_users"]
+        + c["cooc_movies"]
+        + c["top_lists"]
+        + sum(1 + c[f"{m}_users"] for m in snapshot.items)
+    )
 
 
-def _write(client: "redis.Redis", items: Iterator[tuple[str, Value]], total: int,
-           progress: bool) -> list[str]:  # fmt: skip
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())  # fmt: skip
+def _write(
+    client: "redis.Redis", items: Iterator[tuple[str, Value]], total: int, progress: bool
+) -> list[str]:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     written: list[str] = []
     with Progress(*columns, disable=not progress) as bar:
         task = bar.add_task("writing keys", total=total)
@@ -158,19 +181,28 @@ def _verify(client: "redis.Redis", written: list[str]) -> None:
 def _forget(client: "redis.Redis", prefix: str, version: str) -> None:
     """Delete every key of `version` and its entry in the versions set."""
     batch: list[Any] = []
-    for key in client.scan_iter(match=k.Keys(prefix, version).pattern, count=BATCH):
+    for key in client.scan_iter(match=redis_keys.Keys(prefix, version).pattern, count=BATCH):
         batch.append(key)
         if len(batch) >= BATCH:
             client.unlink(*batch)
             batch = []
     if batch:
         client.unlink(*batch)
-    client.srem(k.versions_key(prefix), version)
+    client.srem(redis_keys.versions_key(prefix), version)
 
 
-def _meta(s: Snapshot, build: str, counts: dict[str, int]) -> k.Meta:
-    return k.Meta(s.version, s.config_digest, s.created, build, sorted(s.items), s.genres, counts,
-                  s.movie_features.schema, s.user_features.schema)  # fmt: skip
+def _meta(snapshot: Snapshot, build: str, counts: dict[str, int]) -> redis_keys.Meta:
+    return redis_keys.Meta(
+        snapshot.version,
+        snapshot.config_digest,
+        snapshot.created,
+        build,
+        sorted(snapshot.items),
+        snapshot.genres,
+        counts,
+        snapshot.movie_features.schema,
+        snapshot.user_features.schema,
+    )
 
 
 def _used_memory(client: "redis.Redis") -> int:
@@ -191,11 +223,13 @@ def _text(client: "redis.Redis", key: str) -> str | None:
 def info(url: str, prefix: str) -> dict[str, Any]:
     """The active version and every stored version's meta (newest first)."""
     client = open_redis(url)
-    versions = [v.decode() for v in cast(set[bytes], client.smembers(k.versions_key(prefix)))]
+    versions = [
+        v.decode() for v in cast(set[bytes], client.smembers(redis_keys.versions_key(prefix)))
+    ]
     metas = []
     for version in versions:
-        fields = cast(dict[bytes, bytes], client.hgetall(k.Keys(prefix, version).meta))
+        fields = cast(dict[bytes, bytes], client.hgetall(redis_keys.Keys(prefix, version).meta))
         if fields:
-            metas.append(k.Meta.from_fields(fields))
+            metas.append(redis_keys.Meta.from_fields(fields))
     metas.sort(key=lambda m: m.created, reverse=True)
-    return {"active": _text(client, k.active_key(prefix)), "versions": metas}
+    return {"active": _text(client, redis_keys.active_key(prefix)), "versions": metas}

@@ -7,7 +7,10 @@ an outage surfaces within a fraction of a second as `redis.exceptions.Connection
 `TimeoutError`, which propagate: the service decides how to degrade. `ping()` never raises.
 """
 
-from typing import cast
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, cast
 
 import numpy as np
 import pyarrow as pa
@@ -16,16 +19,19 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from sparrow.errors import DataError
-from sparrow.store import keys as k
+from sparrow.features.online import UserState, features, user_vector
+from sparrow.store import keys as redis_keys
 from sparrow.store.base import Movie, Profile, SortBy, User
 from sparrow.store.derive import ALL
 from sparrow.store.profile_cache import ProfileCache
-from sparrow.stream.updates import UserState, features, user_vector
+
+if TYPE_CHECKING:  # pydantic is not in the Flink environment, which imports this module
+    from sparrow.config import StoreSettings
 
 TIMEOUT_S = 0.3
 
 
-def connect(url: str, timeout: float = TIMEOUT_S) -> "redis.Redis":
+def connect(url: str, timeout: float = TIMEOUT_S) -> redis.Redis:
     """A client of `url` with `timeout`-second socket timeouts and one retry (a stale pooled
     connection reconnects); ValueError for a malformed URL."""
     return redis.Redis.from_url(
@@ -37,26 +43,54 @@ class RedisStore:
     """`OnlineStore` over the active version under `prefix` in the Redis at `url`; with a
     `cache` (which it does not own: its creator closes it), profiles are kept in it."""
 
+    remote: ClassVar[bool] = True
+    event_log: ClassVar[str] = "redis"
+
     def __init__(
-        self, url: str, prefix: str = "sparrow", *, timeout: float = TIMEOUT_S,
+        self,
+        url: str,
+        prefix: str = "sparrow",
+        *,
+        timeout: float = TIMEOUT_S,
         cache: ProfileCache | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.url, self.prefix, self.cache = url, prefix, cache
         self.client = connect(url, timeout)
         self.reload()
 
+    @classmethod
+    def open(
+        cls, build: Path, settings: StoreSettings, cache: ProfileCache | None = None
+    ) -> RedisStore:
+        """The version pushed under the settings' prefix (the build itself is not read)."""
+        timeout = settings.timeout_s or TIMEOUT_S
+        return cls(settings.redis_url, settings.prefix, timeout=timeout, cache=cache)
+
+    @classmethod
+    def profile_cache(cls, settings: StoreSettings) -> ProfileCache | None:
+        """A cache of `settings.cache_users` profiles (None when 0)."""
+        if settings.cache_users == 0:
+            return None
+        return ProfileCache(
+            settings.redis_url, settings.cache_users, settings.timeout_s or TIMEOUT_S
+        )
+
     def reload(self) -> str:
         """Read the active version and its meta (again); the service may call it after a push."""
-        active = cast(bytes | None, self.client.get(k.active_key(self.prefix)))
+        active = cast(bytes | None, self.client.get(redis_keys.active_key(self.prefix)))
         if active is None:
-            raise DataError(f"no version pushed to {self.url} under prefix {self.prefix!r}; "
-                            "run sparrow store push")  # fmt: skip
-        keys = k.Keys(self.prefix, active.decode())
+            raise DataError(
+                f"no version pushed to {self.url} under prefix {self.prefix!r}; "
+                "run sparrow store push"
+            )
+        keys = redis_keys.Keys(self.prefix, active.decode())
         fields = cast(dict[bytes, bytes], self.client.hgetall(keys.meta))
         if not fields:
-            raise DataError(f"active version {keys.version} has no meta in {self.url} (deleted?); "
-                            "run sparrow store push")  # fmt: skip
-        self.keys, self.meta = keys, k.Meta.from_fields(fields)
+            raise DataError(
+                f"active version {keys.version} has no meta in {self.url} (deleted?); "
+                "run sparrow store push"
+            )
+        self.keys, self.meta = keys, redis_keys.Meta.from_fields(fields)
         self._top: dict[str, np.ndarray] = {}  # top lists of this version, read once
         if self.cache is not None:
             self.cache.track(keys.profile_prefixes(self.meta.methods))
@@ -67,11 +101,11 @@ class RedisStore:
 
     def movies(self, ids: list[int]) -> list[Movie | None]:
         raw = self._mget([self.keys.movie(i) for i in ids])
-        return [None if r is None else k.decode_movie(r) for r in raw]
+        return [None if r is None else redis_keys.decode_movie(r) for r in raw]
 
     def user(self, user_id: int) -> User | None:
         raw = self._get(self.keys.user(user_id))
-        return None if raw is None else k.decode_user(raw)
+        return None if raw is None else redis_keys.decode_user(raw)
 
     def genres(self) -> list[str]:
         return list(self.meta.genres)
@@ -85,19 +119,19 @@ class RedisStore:
             raw = self._get(key)
             if raw is None:  # no such genre: nothing to keep
                 return []
-            ranked = self._top[key] = k.decode_ids(raw)
+            ranked = self._top[key] = redis_keys.decode_ids(raw)
         return cast(list[int], ranked[: max(size, 0)].tolist())
 
     def movie_features(self, ids: list[int]) -> pa.Table:
         rows = self._mget([self.keys.movie_features(i) for i in ids])
-        return k.decode_rows(self.meta.movie_schema, ids, rows)
+        return redis_keys.decode_rows(self.meta.movie_schema, ids, rows)
 
     def user_features(self, user_id: int) -> pa.Table:
         row = self._get(self.keys.user_features(user_id))
-        return k.decode_rows(self.meta.user_schema, [user_id], [row])
+        return redis_keys.decode_rows(self.meta.user_schema, [user_id], [row])
 
     def rated(self, user_id: int) -> np.ndarray:
-        return k.decode_ids(self._get(self.keys.rated(user_id)))
+        return redis_keys.decode_ids(self._get(self.keys.rated(user_id)))
 
     def recent_liked(self, user_id: int, size: int) -> np.ndarray:
         return self._prefix(self.keys.liked(user_id), size)
@@ -111,12 +145,14 @@ class RedisStore:
     def item_vectors(self, method: str) -> tuple[np.ndarray, np.ndarray]:
         fields = cast(dict[bytes, bytes], self.client.hgetall(self.keys.items(method)))
         if not fields:
-            raise DataError(f"no {method} vectors in the store (it has: "
-                            f"{', '.join(self.meta.methods) or 'none'})")  # fmt: skip
-        return k.decode_items(fields)
+            raise DataError(
+                f"no {method} vectors in the store (it has: "
+                f"{', '.join(self.meta.methods) or 'none'})"
+            )
+        return redis_keys.decode_items(fields)
 
     def user_vector(self, method: str, user_id: int) -> np.ndarray | None:
-        return k.decode_vector(self._get(self.keys.user_vector(method, user_id)))
+        return redis_keys.decode_vector(self._get(self.keys.user_vector(method, user_id)))
 
     def profile(self, user_id: int, method: str | None, recent: int) -> Profile:
         """The cache's copy, else one MULTI/EXEC: a consistent view of the user (the stream
@@ -133,16 +169,17 @@ class RedisStore:
         keys = self.keys
         pipe = self.client.pipeline(transaction=True)
         pipe.get(keys.rated(user_id))
-        pipe.getrange(keys.liked(user_id), 0, max(recent, 0) * k.ID.itemsize - 1)
+        pipe.getrange(keys.liked(user_id), 0, max(recent, 0) * redis_keys.ID.itemsize - 1)
         pipe.get(keys.user_features(user_id))
         if method is not None:
             pipe.get(keys.user_vector(method, user_id))
         rated, liked, row, *vector = pipe.execute()
         return Profile(
-            k.decode_ids(rated), k.decode_ids(liked)[: max(recent, 0)],
-            k.decode_rows(self.meta.user_schema, [user_id], [row]),
-            k.decode_vector(vector[0]) if vector else None,
-        )  # fmt: skip
+            redis_keys.decode_ids(rated),
+            redis_keys.decode_ids(liked)[: max(recent, 0)],
+            redis_keys.decode_rows(self.meta.user_schema, [user_id], [row]),
+            redis_keys.decode_vector(vector[0]) if vector else None,
+        )
 
     def ping(self) -> bool:
         try:
@@ -160,13 +197,16 @@ class RedisStore:
         for i, user_id in enumerate(user_ids):
             state, rated, liked = raw[3 * i : 3 * i + 3]
             if state is not None:
-                out[user_id] = UserState.from_bytes(state, k.decode_ids(rated).tolist(),
-                                                    k.decode_ids(liked).tolist())  # fmt: skip
+                out[user_id] = UserState.from_bytes(
+                    state,
+                    redis_keys.decode_ids(rated).tolist(),
+                    redis_keys.decode_ids(liked).tolist(),
+                )
         return out
 
     def users(self, user_ids: list[int]) -> list[User | None]:
         raw = self._mget([self.keys.user(u) for u in user_ids])
-        return [None if r is None else k.decode_user(r) for r in raw]
+        return [None if r is None else redis_keys.decode_user(r) for r in raw]
 
     def put_states(self, states: dict[int, UserState]) -> None:
         """Write every state and its state, uf, rated, liked and user-vector keys with one MSET
@@ -179,16 +219,16 @@ class RedisStore:
         gone: list[str] = []
         for user_id, state in states.items():
             values[keys.state(user_id)] = state.to_bytes()
-            values[keys.user_features(user_id)] = k.encode_row(schema, features(state))
-            values[keys.rated(user_id)] = k.encode_ids(np.asarray(state.rated, np.int64))
-            values[keys.liked(user_id)] = k.encode_ids(np.asarray(state.liked, np.int64))
+            values[keys.user_features(user_id)] = redis_keys.encode_row(schema, features(state))
+            values[keys.rated(user_id)] = redis_keys.encode_ids(np.asarray(state.rated, np.int64))
+            values[keys.liked(user_id)] = redis_keys.encode_ids(np.asarray(state.liked, np.int64))
             for method in self.meta.methods:
                 vector = user_vector(state, method)
                 key = keys.user_vector(method, user_id)
                 if vector is None:
                     gone.append(key)
                 else:
-                    values[key] = k.encode_vector(vector)
+                    values[key] = redis_keys.encode_vector(vector)
         pipe = self.client.pipeline(transaction=True)
         pipe.mset(values)
         if gone:
@@ -205,5 +245,5 @@ class RedisStore:
         """The first `size` ids of an encoded id list (GETRANGE reads only those bytes)."""
         if size <= 0:
             return np.zeros(0, np.int64)
-        end = size * k.ID.itemsize - 1
-        return k.decode_ids(cast(bytes, self.client.getrange(key, 0, end)))
+        end = size * redis_keys.ID.itemsize - 1
+        return redis_keys.decode_ids(cast(bytes, self.client.getrange(key, 0, end)))

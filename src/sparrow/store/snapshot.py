@@ -19,22 +19,20 @@ Redis. Semantics (every catalogue rating counts, all splits: the service serves 
   mean of the item vectors of the movies the user liked (all splits).
 """
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from sparrow.embedding.users import user_vectors
-from sparrow.embedding.vectors import Vectors, load_items
+from sparrow.artifacts.layout import BuildDir
+from sparrow.artifacts.schema import MOVIE_FEATURE_COLUMNS, USER_FEATURE_COLUMNS, Definitions
+from sparrow.artifacts.vectors import Vectors, embedding_methods, load_items, user_vectors
 from sparrow.errors import DataError
-from sparrow.store.base import Movie, Rating, User
+from sparrow.store.base import Movie, User, make_ratings, make_user
 from sparrow.store.derive import (
     co_occurrence,
     rank_in_groups,
@@ -44,11 +42,6 @@ from sparrow.store.derive import (
 )
 
 TOP_RATINGS = 10
-MOVIE_FEATURES = ("movieId", "releaseYear", "movieGenre1", "movieGenre2", "movieGenre3",
-                  "movieRatingCount", "movieAvgRating", "movieRatingStddev")  # fmt: skip
-USER_FEATURES = ("userId", *(f"userRatedMovie{i}" for i in range(1, 6)), "userRatingCount",
-                 "userAvgReleaseYear", "userReleaseYearStddev", "userAvgRating",
-                 "userRatingStddev", *(f"userGenre{i}" for i in range(1, 6)))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -87,7 +80,7 @@ class Snapshot:
     version: str
     config_digest: str
     created: str
-    threshold: float
+    definitions: Definitions
     movie_ids: np.ndarray  # (M,) int64 ascending
     movie_info: list[tuple[str, int | None, str | None, str | None, list[str]]]  # title..genres
     rating_count: np.ndarray  # (M,) int64
@@ -132,41 +125,31 @@ class Snapshot:
 
     def counts(self) -> dict[str, int]:
         """How many of each record the snapshot holds."""
-        counts = {"movies": len(self.movie_ids), "users": len(self.ratings.ids),
-                  "ratings": len(self.ratings.columns["movie"]), "genres": len(self.genres),
-                  "movie_features": self.movie_features.num_rows,
-                  "user_features": self.user_features.num_rows,
-                  "liked_users": len(self.liked.ids), "cooc_movies": len(self.cooc.ids),
-                  "top_lists": len(self.top)}  # fmt: skip
+        counts = {
+            "movies": len(self.movie_ids),
+            "users": len(self.ratings.ids),
+            "ratings": len(self.ratings.columns["movie"]),
+            "genres": len(self.genres),
+            "movie_features": self.movie_features.num_rows,
+            "user_features": self.user_features.num_rows,
+            "liked_users": len(self.liked.ids),
+            "cooc_movies": len(self.cooc.ids),
+            "top_lists": len(self.top),
+        }
         for method, items in self.items.items():
             counts[f"{method}_items"] = len(items.ids)
             counts[f"{method}_users"] = len(self.users[method].ids)
         return counts
 
 
-def make_ratings(movie_id: int, users: Any, scores: Any, ts: Any) -> list[Rating]:
-    """A movie's Rating objects from its columns."""
-    scores = np.asarray(scores, np.float32).tolist()
-    return [Rating(movie_id, int(u), s, int(t)) for u, s, t in zip(users, scores, ts, strict=True)]
-
-
-def make_user(user_id: int, movies: Any, scores: Any, ts: Any) -> User:
-    """A User from the columns of its ratings (oldest first)."""
-    values = np.asarray(scores, np.float32)
-    ratings = [Rating(int(m), user_id, s, int(t))
-               for m, s, t in zip(movies, values.tolist(), ts, strict=True)]  # fmt: skip
-    wide = values.astype(np.float64)
-    return User(user_id, float(wide.mean()), float(wide.max()), float(wide.min()), len(values),
-                ratings)  # fmt: skip
-
-
 def load(build: Path) -> Snapshot:
     """Compute the snapshot of `build` (DataError naming what is missing or unreadable)."""
-    manifest = _manifest(build)
-    threshold = float(manifest["parameters"]["definitions"]["positive_threshold"])
-    items = _read(build, "catalog/items.parquet").sort_by("item_id").combine_chunks()
-    links = _read(build, "catalog/links.parquet").sort_by("item_id")
-    table = _read(build, "catalog/ratings.parquet")
+    layout = BuildDir(build)
+    manifest = layout.manifest()
+    definitions = manifest.definitions
+    items = layout.read(layout.catalog("items")).sort_by("item_id").combine_chunks()
+    links = layout.read(layout.catalog("links")).sort_by("item_id")
+    table = layout.read(layout.catalog("ratings"))
     ids = items["item_id"].to_numpy().astype(np.int64)
     user, item = (table[c].to_numpy().astype(np.int64) for c in ("user_id", "item_id"))
     score, ts = table["rating"].to_numpy(), table["ts"].to_numpy().astype(np.int64)
@@ -178,36 +161,42 @@ def load(build: Path) -> Snapshot:
 
     # by user: oldest first, ties by movie id (its dense rank: a catalogue row or past the end)
     by_user = sort_order(user, ts, np.searchsorted(np.union1d(ids, item[~known]), item))
-    u, m, s, t = user[by_user], item[by_user], score[by_user], ts[by_user]
+    rater, movie, stars, when = user[by_user], item[by_user], score[by_user], ts[by_user]
     # a movie's 10 best ratings: score desc, older first, then user (by_user is in user order)
     best = by_user[known[by_user]]
     score_rank = np.searchsorted(np.unique(score), score)
     best = best[sort_order(row[best], -score_rank[best], ts[best])]
     best = best[rank_in_groups(row[best]) < TOP_RATINGS]
     best = best[reverse_groups(row[best])]  # shown ascending, ties newest first
-    like = s >= threshold
+    like = stars >= definitions.positive_threshold
     liked = np.flatnonzero(like)
-    recent = liked[reverse_groups(u[liked])]  # most recent first, ties: higher id first
-    history = pa.table({"user_id": u[like], "item_id": m[like], "ts": t[like]})
-    methods = _embeddings(build)
+    recent = liked[reverse_groups(rater[liked])]  # most recent first, ties: higher id first
+    history = pa.table({"user_id": rater[like], "item_id": movie[like], "ts": when[like]})
+    methods = {method: load_items(build, method) for method in embedding_methods(build)}
     created = datetime.now(UTC)
     liked_train = like & train[by_user]
     return Snapshot(
-        version=f"{manifest['config_digest']}-{created.strftime('%Y%m%dT%H%M%S.%f')[:-3]}Z",
-        config_digest=str(manifest["config_digest"]), created=created.isoformat(),
-        threshold=threshold, movie_ids=ids, movie_info=_movie_info(items, links),
-        rating_count=count, rating_avg=avg,
-        top_ratings=Groups.of(item[best], user=user[best].astype(np.int32), score=score[best],
-                              ts=ts[best]),
-        ratings=Groups.of(u, movie=m.astype(np.int32), score=s, ts=t),
-        liked=Groups.of(u[recent], movie=m[recent].astype(np.int32)),
-        cooc=_groups(co_occurrence(u[liked_train], m[liked_train])),
+        version=f"{manifest.config_digest}-{created.strftime('%Y%m%dT%H%M%S.%f')[:-3]}Z",
+        config_digest=manifest.config_digest,
+        created=created.isoformat(),
+        definitions=definitions,
+        movie_ids=ids,
+        movie_info=_movie_info(items, links),
+        rating_count=count,
+        rating_avg=avg,
+        top_ratings=Groups.of(
+            item[best], user=user[best].astype(np.int32), score=score[best], ts=ts[best]
+        ),
+        ratings=Groups.of(rater, movie=movie.astype(np.int32), score=stars, ts=when),
+        liked=Groups.of(rater[recent], movie=movie[recent].astype(np.int32)),
+        cooc=_groups(co_occurrence(rater[liked_train], movie[liked_train])),
         top=rankings(ids, items["year"], items["genres"], count, avg),
         genres=sorted(set(pc.list_flatten(items["genres"]).to_pylist())),
-        movie_features=_columns(build, "features/movies.parquet", MOVIE_FEATURES),
-        user_features=_columns(build, "features/users.parquet", USER_FEATURES),
-        items=methods, users={k: _user_vectors(history, v) for k, v in methods.items()},
-    )  # fmt: skip
+        movie_features=_columns(layout, layout.features("movies"), MOVIE_FEATURE_COLUMNS),
+        user_features=_columns(layout, layout.features("users"), USER_FEATURE_COLUMNS),
+        items=methods,
+        users={name: _user_vectors(history, v) for name, v in methods.items()},
+    )
 
 
 def _user_vectors(history: pa.Table, items: Vectors, chunk: int = 1 << 20) -> Vectors:
@@ -215,12 +204,15 @@ def _user_vectors(history: pa.Table, items: Vectors, chunk: int = 1 << 20) -> Ve
     users = history["user_id"].to_numpy()
     starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]]) if len(users) else users[:0]
     cuts = np.unique(np.r_[starts[np.searchsorted(starts, np.arange(0, len(users), chunk))], 0])
-    parts = [user_vectors(history.slice(a, b - a), items)
-             for a, b in zip(cuts, np.r_[cuts[1:], len(users)], strict=True)]  # fmt: skip
+    parts = [
+        user_vectors(history.slice(a, b - a), items)
+        for a, b in zip(cuts, np.r_[cuts[1:], len(users)], strict=True)
+    ]
     if len(parts) == 1:
         return parts[0]
-    return Vectors(np.concatenate([p.ids for p in parts]),
-                   np.concatenate([p.vectors for p in parts]))  # fmt: skip
+    return Vectors(
+        np.concatenate([p.ids for p in parts]), np.concatenate([p.vectors for p in parts])
+    )
 
 
 def _groups(cooc: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Groups:
@@ -236,58 +228,31 @@ def _movie_info(
     has = link_ids[at] == ids if len(link_ids) else np.zeros(len(ids), bool)
     imdb, tmdb = links["imdb_id"].to_pylist(), links["tmdb_id"].to_pylist()
     out: list[tuple[str, int | None, str | None, str | None, list[str]]] = []
-    for title, year, genres, i, ok in zip(items["title"].to_pylist(), items["year"].to_pylist(),
-                                          items["genres"].to_pylist(), at.tolist(), has.tolist(),
-                                          strict=True):  # fmt: skip
+    for title, year, genres, i, ok in zip(
+        items["title"].to_pylist(),
+        items["year"].to_pylist(),
+        items["genres"].to_pylist(),
+        at.tolist(),
+        has.tolist(),
+        strict=True,
+    ):
         im = imdb[i] if ok else None
         tm = tmdb[i] if ok else None
-        out.append((title, year, None if im is None else str(im).zfill(7),
-                    None if tm is None else str(tm), genres))  # fmt: skip
+        out.append(
+            (
+                title,
+                year,
+                None if im is None else str(im).zfill(7),
+                None if tm is None else str(tm),
+                genres,
+            )
+        )
     return out
 
 
-def _manifest(build: Path) -> dict[str, Any]:
-    path = build / "manifest.json"
-    try:
-        manifest = dict(json.loads(path.read_text(encoding="utf-8")))
-        manifest["parameters"]["definitions"]["positive_threshold"]
-        manifest["config_digest"]
-    except FileNotFoundError as exc:
-        raise DataError(f"{build} is not a build directory (no manifest.json); "
-                        "run sparrow features build") from exc  # fmt: skip
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"{path} is unreadable or incomplete: {exc!r}") from exc
-    return manifest
-
-
-def _read(build: Path, name: str) -> pa.Table:
-    path = build / name
-    if not path.is_file():
-        raise DataError(f"{build} is not a complete build: {name} is missing; "
-                        "run sparrow features build")  # fmt: skip
-    try:
-        return pq.read_table(path)
-    except (pa.ArrowException, OSError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from exc
-
-
-def _columns(build: Path, name: str, columns: tuple[str, ...]) -> pa.Table:
-    table = _read(build, name)
+def _columns(build: BuildDir, path: Path, columns: tuple[str, ...]) -> pa.Table:
+    table = build.read(path)
     missing = [c for c in columns if c not in table.column_names]
     if missing:
-        raise DataError(f"{build / name} lacks columns {missing}; rebuild the features")
+        raise DataError(f"{path} lacks columns {missing}; rebuild the features")
     return table.select(list(columns)).combine_chunks()
-
-
-def _embeddings(build: Path) -> dict[str, Vectors]:
-    folder = build / "embeddings"
-    methods = sorted(p.name for p in folder.iterdir() if (p / "items.parquet").is_file()) if (
-        folder.is_dir()) else []  # fmt: skip
-    out: dict[str, Vectors] = {}
-    for method in methods:
-        try:
-            out[method] = load_items(build, method)
-        except (pa.ArrowException, OSError, ValueError, KeyError) as exc:
-            path = folder / method / "items.parquet"
-            raise DataError(f"cannot read {path}: {exc}") from exc
-    return out

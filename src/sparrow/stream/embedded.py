@@ -1,14 +1,16 @@
-"""The stream processor inside the service (`sparrow serve`, `serving.stream`): a daemon thread.
+"""The embedded runner: the stream processor in this process, as `sparrow stream run` runs it
+(`EmbeddedRunner`, the `embedded` type of the `stream_runner` family), or inside the service
+(`sparrow serve`, `serving.stream`) on a daemon thread (`Background`).
 
-With the memory store it reads `<build>/events/events.log` from the start (the store starts
-from the build at each start, so every event is applied again; event ids keep that exact) and
-updates the service's own store. With Redis it reads the Redis Stream `<prefix>:events` in a
-consumer group (each server worker is one consumer) and writes the active version in Redis;
-several services (or `sparrow stream run`) share the work. Errors (Redis down) are logged and
-retried; `status()` tells `/healthz` and `/metrics` the lag and the last error.
+Inside the service, with the memory store it reads `<build>/events/events.log` from the start
+(the store starts from the build at each start, so every event is applied again; event ids keep
+that exact) and updates the service's own store. With Redis it reads the Redis Stream
+`<prefix>:events` in a consumer group (each server worker is one consumer) and writes the
+active version in Redis; several services (or `sparrow stream run`) share the work. Errors
+(Redis down) are logged and retried; `status()` tells `/healthz` and `/metrics` the lag and the
+last error.
 """
 
-import json
 import logging
 import os
 import socket
@@ -16,39 +18,24 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from sparrow.errors import DataError
-from sparrow.stream.log import EventLog, FileLog
-from sparrow.stream.runner import Store, catalogue, run
-from sparrow.stream.updates import MAX_EVENT_IDS
+from sparrow.artifacts.layout import BuildDir
+from sparrow.artifacts.schema import Definitions
+from sparrow.config import StoreSettings, StreamSettings
+from sparrow.features.online import MAX_EVENT_IDS
+from sparrow.plugins import load_backend
+from sparrow.store.base import UpdatableStore
+from sparrow.stream.log import EventLog, Reader
+from sparrow.stream.runner import STORE_TIMEOUT_S, catalogue, run
 
 log = logging.getLogger("sparrow.stream")
 RETRY_S = 1.0
-GROUP = "sparrow"  # the consumer group of the services and of `sparrow stream run`
-
-
-def events_stream(prefix: str) -> str:
-    """The Redis Stream of events under a key prefix."""
-    return f"{prefix}:events"
 
 
 def consumer_name() -> str:
     """This process's consumer name in the group (unique per host and process)."""
     return f"{socket.gethostname()}-{os.getpid()}"
-
-
-def threshold_of(build: Path) -> float:
-    """The build's positive threshold (manifest.json)."""
-    try:
-        manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
-        return float(manifest["parameters"]["definitions"]["positive_threshold"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"{build} is not a build directory (manifest.json: {exc!r})") from exc
-
-
-def file_log(build: Path, durable: bool = True) -> FileLog:
-    """The build's event log file (see `FileLog` for `durable`)."""
-    return FileLog(build / "events" / "events.log", durable)
 
 
 @dataclass(frozen=True)
@@ -62,10 +49,15 @@ class Background:
     """Runs `run(open_store(), open_log(), ...)` on a thread until `stop()`; reopens both and
     starts again one second after a failure."""
 
-    def __init__(self, open_store: Callable[[], Store], open_log: Callable[[], EventLog],
-                 threshold: float, batch: int = MAX_EVENT_IDS) -> None:  # fmt: skip
+    def __init__(
+        self,
+        open_store: Callable[[], UpdatableStore],
+        open_log: Callable[[], EventLog],
+        definitions: Definitions,
+        batch: int = MAX_EVENT_IDS,
+    ) -> None:
         self.open_store, self.open_log = open_store, open_log
-        self.threshold, self.batch = threshold, batch
+        self.definitions, self.batch = definitions, batch
         self.log: EventLog | None = None
         self.error: str | None = None
         self._stop = threading.Event()
@@ -95,7 +87,7 @@ class Background:
                 self.log = self.open_log()
                 vectors, movies = catalogue(store)
                 self.error = None
-                run(store, self.log, vectors, movies, self.threshold, self.batch, self._stop)
+                run(store, self.log, vectors, movies, self.definitions, self.batch, self._stop)
             except Exception as exc:  # a store or log outage: report, wait, reopen
                 self.error = f"{type(exc).__name__}: {str(exc)[:200]}"
                 log.warning("event=stream_failed error=%s", self.error)
@@ -103,3 +95,34 @@ class Background:
             finally:
                 if self.log is not None:
                     self.log.close()
+
+
+class EmbeddedRunner:
+    """`run` in this process, batch by batch."""
+
+    def __init__(self, settings: StreamSettings) -> None:
+        self.settings = settings
+
+    def run(
+        self, build: Path, store: StoreSettings, once: bool, stop: threading.Event
+    ) -> dict[str, Any]:
+        settings = self.settings
+        definitions = BuildDir(build).manifest().definitions
+        writes = store.model_copy(update={"timeout_s": STORE_TIMEOUT_S})
+        target = load_backend("store", store.type).open(build, writes)
+        reader = Reader(settings.group, settings.consumer)
+        events = load_backend("event_log", settings.log).open(build, store, reader)
+        vectors, movies = catalogue(target)
+        try:
+            stats = run(target, events, vectors, movies, definitions, settings.batch, stop, once)
+        finally:
+            lag = events.lag()
+            events.close()
+        return {
+            "events": stats.events,
+            "dead": stats.dead,
+            "users_written": stats.writes,
+            "seconds": round(stats.seconds, 3),
+            "events_per_s": round(stats.per_second),
+            "lag": lag,
+        }

@@ -8,7 +8,7 @@ It runs in the Flink environment (`make flink-env`: apache-flink, numpy, redis a
 without its heavy dependencies), launched by `sparrow stream run --runner flink`:
 
     .venv-flink/bin/python -m sparrow.stream.flink_job --events PATH --threshold 3.5 \
-        --redis-url redis://127.0.0.1:6379/0 --prefix sparrow [--follow]
+        --history 100 --redis-url redis://127.0.0.1:6379/0 --prefix sparrow [--follow]
 
 or, on a cluster, by `flink run -m HOST:PORT -py flink_job.py ... --remote --mode process`.
 
@@ -42,11 +42,13 @@ from pyflink.datastream import (
 from pyflink.datastream.connectors.file_system import FileSource, StreamFormat
 from pyflink.datastream.state import ValueStateDescriptor
 
+from sparrow.artifacts.events import Event
+from sparrow.artifacts.schema import Definitions
+from sparrow.features.online import UserState, apply
 from sparrow.java import ensure_java
 from sparrow.store.redis_store import RedisStore
 from sparrow.stream.log import decode
-from sparrow.stream.runner import Processor, catalogue
-from sparrow.stream.updates import Event, UserState, apply
+from sparrow.stream.runner import STORE_TIMEOUT_S, Processor, catalogue
 
 DEAD_SUFFIX = ".dead"
 CACHE_USERS = 10_000
@@ -71,16 +73,23 @@ class UpdateUsers(KeyedProcessFunction):
     """Keyed by user: applies each event to the user's state (Flink ValueState) and writes the
     changed states to Redis every `batch` users or `flush_ms` milliseconds."""
 
-    def __init__(self, redis_url: str, prefix: str, threshold: float, batch: int,
-                 flush_ms: int, guard_ms: int) -> None:  # fmt: skip
-        self.redis_url, self.prefix, self.threshold = redis_url, prefix, threshold
+    def __init__(
+        self,
+        redis_url: str,
+        prefix: str,
+        definitions: Definitions,
+        batch: int,
+        flush_ms: int,
+        guard_ms: int,
+    ) -> None:
+        self.redis_url, self.prefix, self.definitions = redis_url, prefix, definitions
         self.batch, self.flush_ms, self.guard_ms = batch, flush_ms, guard_ms
 
     def open(self, context: RuntimeContext) -> None:
         self.state = context.get_state(ValueStateDescriptor("user", Types.PICKLED_BYTE_ARRAY()))
-        self.store = RedisStore(self.redis_url, self.prefix, timeout=10.0)
+        self.store = RedisStore(self.redis_url, self.prefix, timeout=STORE_TIMEOUT_S)
         vectors, movies = catalogue(self.store)
-        self.processor = Processor(self.store, vectors, movies, self.threshold)
+        self.processor = Processor(self.store, vectors, movies, self.definitions)
         self.pending: dict[int, UserState] = {}  # changed states not yet written
         self.since = 0.0  # monotonic time of the oldest pending state
         self.written: dict[int, int] = {}  # user -> events of the state last written
@@ -101,7 +110,7 @@ class UpdateUsers(KeyedProcessFunction):
         user, movie_id = event.user_id, event.movie_id
         old = self._current(user)
         movie, vectors = self.processor.movies.get(movie_id), self.processor.vectors_of(movie_id)
-        new = apply(old, event, movie, vectors, self.threshold)
+        new = apply(old, event, movie, vectors, self.definitions)
         if new is not old:  # not a replay
             self.state.update(new)
             self._pend(user, new, ctx.timer_service())
@@ -162,6 +171,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--dead", type=Path, help="dead letters (default: <events>.dead)")
     parser.add_argument("--threshold", required=True, type=float, help="the build's threshold")
+    parser.add_argument("--history", required=True, type=int, help="the build's user window")
     parser.add_argument("--redis-url", required=True)
     parser.add_argument("--prefix", required=True)
     parser.add_argument(
@@ -238,7 +248,7 @@ def main(argv: list[str] | None = None) -> None:
             UpdateUsers(
                 args.redis_url,
                 args.prefix,
-                args.threshold,
+                Definitions(positive_threshold=args.threshold, history=args.history),
                 args.batch,
                 args.flush_ms,
                 args.checkpoint_ms,

@@ -1,15 +1,13 @@
 """Training data: a build's samples, a validation period carved from their end, encoded."""
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
+from sparrow.artifacts.encoders import Encoders
 from sparrow.errors import DataError
-from sparrow.training.encoders import Encoders
 
 
 @dataclass(frozen=True)
@@ -32,17 +30,6 @@ class Samples:
             users=rows["userId"].to_numpy().astype(np.int64),
             ts=rows["timestamp"].to_numpy().astype(np.int64),
         )
-
-
-def read_samples(build: Path, split: str) -> pa.Table:
-    """The build's `split` samples ("train" or "test"); DataError when there are none."""
-    path = build / "samples" / f"{split}.parquet"
-    if not path.is_file():
-        raise DataError(f"{build} has no {split} samples; run sparrow features build first")
-    table = pq.read_table(path)
-    if table.num_rows == 0:
-        raise DataError(f"{path} holds no samples")
-    return table
 
 
 def carve_validation(train: pa.Table, fraction: float) -> tuple[pa.Table, pa.Table]:

@@ -42,9 +42,15 @@ def to_onnx(
         warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript-based exporter
         expected = module(*tensors).numpy()
         torch.onnx.export(
-            module, tensors, str(path), input_names=names, output_names=[output],
-            dynamic_axes=axes, opset_version=OPSET, dynamo=False,
-        )  # fmt: skip
+            module,
+            tensors,
+            str(path),
+            input_names=names,
+            output_names=[output],
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            dynamo=False,
+        )
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     wanted = {i.name for i in session.get_inputs()}
     got = session.run(None, {k: v for k, v in inputs.items() if k in wanted})[0]
@@ -56,5 +62,5 @@ def to_onnx(
 
 
 def export_model(model: nn.Module, inputs: dict[str, np.ndarray], path: Path) -> float:
-    """A ranking model to ONNX: inputs as in `sparrow.models.spec`, output `score` (B,)."""
+    """A ranking model to ONNX: inputs as in `sparrow.artifacts.inputs`, output `score` (B,)."""
     return to_onnx(_Scored(model), inputs, path)

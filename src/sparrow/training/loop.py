@@ -3,7 +3,6 @@
 import logging
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,9 +10,10 @@ import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 
+from sparrow.artifacts.inputs import INPUTS, OOV, PAD
 from sparrow.config import TrainingSettings
 from sparrow.evaluation.metrics import logloss, roc_auc
-from sparrow.models.spec import INPUTS, OOV, PAD
+from sparrow.models.layers import flush_denormals
 from sparrow.training.dataset import Samples
 
 log = logging.getLogger("sparrow.train")
@@ -28,17 +28,6 @@ class Fit:
     best_epoch: int = 0
     seconds: float = 0.0
     samples_per_s: float = 0.0
-
-
-@contextmanager
-def flush_denormals() -> Iterator[None]:
-    """Treat denormal floats as zero meanwhile: Adam's moments of rarely batched embedding rows
-    decay into denormals, which made later epochs about 5x slower on CPU."""
-    torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        torch.set_flush_denormal(False)
 
 
 def _tensors(inputs: dict[str, np.ndarray], rows: np.ndarray | slice) -> list[torch.Tensor]:
@@ -94,8 +83,12 @@ def fit(
     labels = torch.from_numpy(train.labels)
     report = Fit()
     best, best_state, waited, started = -np.inf, None, 0, time.perf_counter()
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[live]}"),
-               TimeRemainingColumn())  # fmt: skip
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[live]}"),
+        TimeRemainingColumn(),
+    )
     with flush_denormals(), Progress(*columns, disable=not progress, transient=True) as bar:
         task = bar.add_task(type(model).__name__, total=settings.epochs * len(train), live="")
         for epoch in range(1, settings.epochs + 1):

@@ -8,16 +8,17 @@ from typing import Any
 
 import torch
 
+from sparrow.artifacts.encoders import Encoders
+from sparrow.artifacts.inputs import INPUTS
+from sparrow.artifacts.layout import BuildDir
+from sparrow.artifacts.models import SavedModel, next_folder, write_json
 from sparrow.atomic import atomic_dir
 from sparrow.config import TrainingSettings
 from sparrow.errors import ConfigError
 from sparrow.evaluation.metrics import gauc, logloss, roc_auc
 from sparrow.models import registry
-from sparrow.models.spec import INPUTS
-from sparrow.training.artifacts import SavedModel, next_folder, write_json
 from sparrow.training.curves import plot
-from sparrow.training.dataset import Samples, carve_validation, read_samples
-from sparrow.training.encoders import Encoders
+from sparrow.training.dataset import Samples, carve_validation
 from sparrow.training.export import export_model, to_onnx
 from sparrow.training.loop import fit, predict
 
@@ -33,11 +34,12 @@ def train_model(
 ) -> SavedModel:
     """Train model `name` on the build's samples and save it as the next version."""
     model_config = registry.make_config(name, **(params or {}))  # bad settings fail first
-    fit_rows, valid_rows = carve_validation(read_samples(build, "train"), settings.validation)
+    layout = BuildDir(build)
+    fit_rows, valid_rows = carve_validation(layout.read_samples("train"), settings.validation)
     encoders = Encoders.fit(fit_rows, settings.min_count)
     train, valid, test = (
         Samples.encode(rows, encoders)
-        for rows in (fit_rows, valid_rows, read_samples(build, "test"))
+        for rows in (fit_rows, valid_rows, layout.read_samples("test"))
     )
     torch.manual_seed(settings.seed)
     model = registry.model_class(name)(encoders.spec(), model_config)
@@ -68,31 +70,36 @@ def train_model(
         for tower, (module, inputs) in getattr(model, "towers", dict)().items():
             to_onnx(module, {k: rows[k] for k in inputs}, tmp / f"{tower}.onnx", output="vector")
         encoders.save(tmp)
-        write_json(tmp / "config.json", {
-            "name": name,
-            "class": type(model).__name__,
-            "model": asdict(model_config),
-            "params": params or {},
-            "training": settings.model_dump(),
-            "spec": asdict(encoders.spec()),
-            "inputs": list(INPUTS),
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "build": _manifest_digest(build),
-            "versions": {"torch": torch.__version__, "python": platform.python_version()},
-        })  # fmt: skip
+        write_json(
+            tmp / "config.json",
+            {
+                "name": name,
+                "class": type(model).__name__,
+                "model": asdict(model_config),
+                "params": params or {},
+                "training": settings.model_dump(),
+                "spec": asdict(encoders.spec()),
+                "inputs": list(INPUTS),
+                "parameters": sum(p.numel() for p in model.parameters()),
+                "build": _build_digest(layout),
+                "versions": {"torch": torch.__version__, "python": platform.python_version()},
+            },
+        )
         write_json(tmp / "metrics.json", metrics)
-        plot(result.epochs, result.best_epoch, f"{name} ({type(model).__name__})",
-             tmp / "curves.png")  # fmt: skip
+        plot(
+            result.epochs, result.best_epoch, f"{name} ({type(model).__name__})", tmp / "curves.png"
+        )
     return SavedModel(name, int(folder.name), folder)
 
 
-def _manifest_digest(build: Path) -> dict[str, Any]:
-    manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+def _build_digest(build: BuildDir) -> dict[str, Any]:
+    """What identifies the samples a model was trained on."""
+    manifest = build.manifest()
     return {
-        "dataset": manifest["dataset"]["name"],
-        "fingerprint": manifest["dataset"]["fingerprint"],
-        "config_digest": manifest["config_digest"],
-        "split": manifest["split"],
+        "dataset": manifest.dataset.name,
+        "fingerprint": manifest.dataset.fingerprint,
+        "config_digest": manifest.config_digest,
+        "split": manifest.split.model_dump(),
     }
 
 

@@ -1,6 +1,6 @@
-"""The web UI: static pages (a MovieLens look-alike) and the JSON they need beyond the API.
+"""The web UI: static pages (a MovieLens look-alike) served by the service, and the posters.
 
-`mount_web(app, build, posters)` adds them to the service's FastAPI app; see docs/web.md.
+`mount_web(app, posters)` adds them to the service's FastAPI app; see docs/web.md.
 """
 
 from sparrow.web.mount import mount_web

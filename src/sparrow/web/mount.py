@@ -1,27 +1,23 @@
-"""`mount_web(app, build, posters)`: the web UI on a FastAPI app (normally the service's).
+"""`mount_web(app, posters)`: the web UI on the service's FastAPI app.
 
 Adds, in this order (Starlette matches routes in order, so the static mount at `/` comes last
 and the service's own routes, added before, keep precedence):
 
-- `/api/*`: search, batched movie cards, methods, dashboard, curves, poster list (`api.py`);
-- `POST /events`: rating/click/view events appended to the event log (`events.py`);
-- `/posters/{movieId}.jpg`: poster files (the `posters` folder, else `$SPARROW_POSTERS`);
+- `/posters/{movieId}.jpg` and `/api/posters`: poster files (the `posters` folder, else
+  `$SPARROW_POSTERS`) and which movies have one;
 - `/`: the static pages (`index.html`, `movie.html`, `user.html`, `collection.html`,
-  `dashboard.html`, `css/`, `js/`).
+  `dashboard.html`, `css/`, `js/`). The pages call the service's API (`serving.routes`).
 """
 
 import os
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from sparrow.errors import ConfigError
-from sparrow.web import api, events
-from sparrow.web.catalog import Catalog
+from sparrow.errors import ConfigError, NotFoundError
 
 STATIC = Path(__file__).parent / "static"
 POSTERS_ENV = "SPARROW_POSTERS"
@@ -51,44 +47,39 @@ def poster_ids(folder: Path | None) -> list[int]:
 
 
 def posters_router(folder: Path | None) -> APIRouter:
-    """`GET /posters/{movieId}.jpg` from `folder`; 404 JSON for anything else."""
+    """`GET /posters/{movieId}.jpg` from `folder` (404 for anything else), `GET /api/posters`."""
     router = APIRouter(tags=["web"])
+    ids = poster_ids(folder)
 
     @router.get(
         "/posters/{name}",
         summary="A movie's poster",
-        response_model=None,
+        response_class=FileResponse,
         responses={200: {"content": {"image/jpeg": {}}}, 404: {"description": "no such poster"}},
     )
-    def poster(name: str) -> FileResponse | JSONResponse:
+    def poster(name: str) -> FileResponse:
         """The poster `<movieId>.jpg` (only digits: no other path is ever opened)."""
         match = _POSTER.fullmatch(name)
         if folder is None or match is None:
-            return JSONResponse({"error": f"no poster {name[:40]!r}"}, status_code=404)
+            raise NotFoundError(f"no poster {name[:40]!r}")
         path = folder / f"{int(match[1])}.jpg"
         if not path.is_file():
-            return JSONResponse({"error": f"no poster for movie {int(match[1])}"}, status_code=404)
+            raise NotFoundError(f"no poster for movie {int(match[1])}")
         return FileResponse(
             path, media_type="image/jpeg", headers={"Cache-Control": "public, max-age=86400"}
         )
 
+    @router.get("/api/posters", summary="Movies that have a poster")
+    def posters() -> JSONResponse:
+        """The ids with a poster file; the pages show a title card for the others."""
+        return JSONResponse({"ids": ids}, headers={"Cache-Control": "max-age=300"})
+
     return router
 
 
-def mount_web(app: FastAPI, build: Path, posters: Path | None = None,
-              sink: events.EventSink | None = None,
-              count: Callable[[str], None] = lambda _: None) -> None:  # fmt: skip
-    """Serve the web UI of `build` on `app`: pages at `/`, posters, `/api/*` and `/events`.
-
-    Call it after the app's own routes are included. The catalogue (titles for search) is read
-    once, now. `posters`: a folder of `<movieId>.jpg`; None: `$SPARROW_POSTERS`, else no
-    posters (the pages show title cards). `sink`: where events go (None: the build's event
-    file); `count(outcome)` counts each `POST /events`.
-    """
-    build = Path(build)
-    folder = posters_folder(posters)
-    catalog = Catalog.load(build)
-    app.include_router(api.router(build, catalog, poster_ids(folder)))
-    app.include_router(events.router(catalog, sink or events.FileSink(build), count))
-    app.include_router(posters_router(folder))
+def mount_web(app: FastAPI, posters: Path | None = None) -> None:
+    """Serve the web UI on `app`: posters and the pages at `/`. Call it after the app's own
+    routes are included. `posters`: a folder of `<movieId>.jpg`; None: `$SPARROW_POSTERS`, else
+    no posters (the pages show title cards)."""
+    app.include_router(posters_router(posters_folder(posters)))
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="web")

@@ -4,16 +4,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
+from sparrow.errors import NotFoundError
 from sparrow.serving.cards import json_list
-from sparrow.serving.routes.common import (
-    ERRORS,
-    Id,
-    Svc,
-    not_found,
-    respond,
-    respond_json,
-    size_param,
-)
+from sparrow.serving.routes.common import ERRORS, Id, Svc, respond, respond_json, size_param
 from sparrow.serving.schemas import Movie, User
 
 router = APIRouter(responses=ERRORS)
@@ -24,7 +17,7 @@ def get_movie(svc: Svc, id: Id) -> Response:
     """A movie by id: details, rating statistics and its top ratings (404 when unknown)."""
     card = svc.cards.get([id])[0]
     if card is None:
-        raise not_found(f"no movie with id {id}")
+        raise NotFoundError(f"no movie with id {id}")
     return respond_json(svc, card)
 
 
@@ -33,7 +26,7 @@ def get_user(svc: Svc, id: Id) -> Response:
     """A user by id: rating statistics and every rating, oldest first (404 when unknown)."""
     found = svc.store.user(id)
     if found is None:
-        raise not_found(f"no user with id {id}")
+        raise NotFoundError(f"no user with id {id}")
     return respond(svc, User.model_validate(found))
 
 
@@ -52,6 +45,6 @@ def get_recommendation(
 ) -> Response:
     """The best movies of a genre (or of the whole catalogue): the home and genre pages."""
     if genre is not None and genre not in svc.store.genres():
-        raise not_found(f"unknown genre {genre!r}; genres: {', '.join(svc.store.genres())}")
+        raise NotFoundError(f"unknown genre {genre!r}; genres: {', '.join(svc.store.genres())}")
     ids = svc.store.top_movies(genre, sortby, size)
     return respond_json(svc, json_list([c for c in svc.cards.get(ids) if c is not None]))

@@ -1,22 +1,19 @@
-"""What the endpoints share: parameter types, errors, the services, response assembly."""
+"""What the endpoints share: parameter types, the error responses, the services, JSON answers."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, cast
 
 import pydantic_core
 from fastapi import Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from sparrow.serving.cards import json_list, with_fields
-from sparrow.serving.rank import Ranked
-from sparrow.serving.recall import Candidates
+from sparrow.artifacts.schema import MAX_ID
 from sparrow.serving.schemas import Error
 from sparrow.serving.state import Services
 
-MAX_ID = 2**31 - 1  # ids are int32 in every table
 MAX_SIZE = 1000
 DEGRADED_HEADER = "X-Sparrow-Degraded"
-RANKING_HEADER = "X-Sparrow-Ranking"
 
 Id = Annotated[int, Query(gt=0, le=MAX_ID)]
 ModelName = Annotated[str | None, Query(min_length=1, max_length=64)]
@@ -27,27 +24,17 @@ def size_param(default: int) -> Any:
     return Query(default, ge=1, le=MAX_SIZE, description=f"how many movies (default {default})")
 
 
-class ApiError(Exception):
-    """A client error answered as `{"error": message}` with `status`."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-def not_found(message: str) -> ApiError:
-    return ApiError(404, message)
-
-
-def bad_param(message: str) -> ApiError:
-    return ApiError(422, message)
-
-
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": Error, "description": "unknown movie, user or genre"},
     422: {"model": Error, "description": "missing or invalid parameter"},
 }
+
+
+def error_response(
+    status: int, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """Every error the service answers: `{"error": message}` with its status."""
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 async def get_services(request: Request) -> Services:
@@ -73,20 +60,3 @@ def respond_json(svc: Services, content: bytes, headers: dict[str, str] | None =
     if notes:
         headers[DEGRADED_HEADER] = "; ".join(notes)[:500]
     return Response(content, media_type="application/json", headers=headers)
-
-
-def recommendations(
-    svc: Services, found: Candidates, ranked: Ranked, size: int, headers: dict[str, str]
-) -> Response:
-    """The top `size` ranked candidates (their cards with channels, score and ranker); the
-    ranking header."""
-    top = ranked.top(size)
-    cards = svc.cards.get([movie_id for movie_id, _ in top])
-    items = [
-        with_fields(
-            card, recallChannels=found.channels[movie_id], score=score, rankedBy=ranked.ranked_by
-        )
-        for (movie_id, score), card in zip(top, cards, strict=True)
-        if card is not None
-    ]
-    return respond_json(svc, json_list(items), headers | {RANKING_HEADER: ranked.header})

@@ -19,13 +19,13 @@ def healthz(svc: Svc) -> Health:
     ping = svc.store.ping()
     degraded = svc.degraded()
     if not ping and not degraded:
-        degraded = [f"{svc.settings.store} store does not answer"]
+        degraded = [f"{svc.store_settings.type} store does not answer"]
     stream = svc.stream.status() if svc.stream is not None else None
     if stream is not None and stream.error:
         degraded.append(f"stream processor: {stream.error}")
     return Health(
         status="degraded" if degraded or not ping else "ok",
-        store=svc.settings.store,
+        store=svc.store_settings.type,
         store_version=version,
         ping=ping,
         models=sorted(svc.ranker.models),

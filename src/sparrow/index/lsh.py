@@ -13,8 +13,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from sparrow.embedding.index import Floats, Ids, ItemIndex
 from sparrow.errors import ConfigError
+from sparrow.index.base import Floats, Ids, ItemIndex
 
 _PAIRS = 250_000  # (query, candidate) pairs scored at a time: bounds memory to _PAIRS x D
 

@@ -5,8 +5,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from sparrow.cli_common import BuildOption, ConfigOption, console, settings_from
-from sparrow.config import with_overrides
+from sparrow.cli.common import BuildOption, ConfigOption, console, settings_from, with_options
 from sparrow.errors import ConfigError
 
 models_app = typer.Typer(help="The trained models of a build.", no_args_is_help=True)
@@ -45,10 +44,7 @@ def train(
     from sparrow.models.registry import model_names
     from sparrow.training.pipeline import parse_params, train_model
 
-    settings = with_overrides(
-        settings_from(config).training, epochs=epochs, batch_size=batch_size, lr=lr,
-        weight_decay=weight_decay, patience=patience, seed=seed, threads=threads,
-    )  # fmt: skip
+    settings = with_options(settings_from(config).training, locals())
     params = parse_params(param or [])
     names = model_names() if model == "all" else [model]
     if model == "all" and params:
@@ -63,23 +59,38 @@ def train(
 
 def _summary_table() -> Table:
     table = Table(title="trained models (test split)")
-    for column in ("model", "version", "test AUC", "test GAUC", "logloss", "best epoch",
-                   "samples/s", "seconds"):  # fmt: skip
+    for column in (
+        "model",
+        "version",
+        "test AUC",
+        "test GAUC",
+        "logloss",
+        "best epoch",
+        "samples/s",
+        "seconds",
+    ):
         table.add_column(column, justify="left" if column == "model" else "right")
     return table
 
 
 def _summary_row(table: Table, name: str, version: int, m: dict[str, dict[str, float]]) -> None:
     test, training = m["test"], m["training"]
-    table.add_row(name, str(version), f"{test['auc']:.4f}", f"{test['gauc']:.4f}",
-                  f"{test['logloss']:.4f}", str(training["best_epoch"]),
-                  f"{training['samples_per_s']:,.0f}", f"{training['seconds']:.1f}")  # fmt: skip
+    table.add_row(
+        name,
+        str(version),
+        f"{test['auc']:.4f}",
+        f"{test['gauc']:.4f}",
+        f"{test['logloss']:.4f}",
+        str(training["best_epoch"]),
+        f"{training['samples_per_s']:,.0f}",
+        f"{training['seconds']:.1f}",
+    )
 
 
 @models_app.command("list")
 def models_list(build: BuildOption) -> None:
     """Every trained model version in the build, with its test metrics."""
-    from sparrow.training.artifacts import saved
+    from sparrow.artifacts.models import saved
 
     found = saved(build)
     if not found:

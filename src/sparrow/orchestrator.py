@@ -1,4 +1,5 @@
-"""`sparrow build`: the whole offline build in one command, resumable and cached per stage.
+"""The offline build orchestrator (`sparrow build`): every offline stage in one command,
+resumable and cached per unit of work.
 
 Stages, in order: features -> embeddings (item then user vectors, per method) -> models (one
 version per name) -> evaluation (`reports/report.json` of the models, `reports/embeddings.json`
@@ -13,7 +14,6 @@ version). New data or feature settings rebuild them, which replaces the whole bu
 atomically (embeddings, models and reports included): every later unit then runs again.
 """
 
-import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -26,12 +26,10 @@ from rich.console import Console
 from rich.table import Table
 
 import sparrow
+from sparrow.artifacts.layout import BuildDir, digest, fingerprint
 from sparrow.config import FeatureSettings, Settings, SparkSettings, with_overrides
 from sparrow.errors import ConfigError, DataError
 
-STATE = "stages.json"
-MANIFEST = "manifest.json"
-ENGINES = {"embedded": "duckdb", "duckdb": "duckdb", "spark": "spark"}
 DEFAULT_EMBEDDINGS = ("item2vec", "deepwalk")
 DEFAULT_MODELS = ("deepfm", "neumf", "din", "two_tower", "logistic", "popularity")
 Run = Callable[[], list[str]]  # does a unit's work; returns its outputs, relative to the build
@@ -47,24 +45,11 @@ class StageResult:
     detail: str = ""
 
 
-def digest(value: object) -> str:
-    """Short SHA-256 of `value` as canonical JSON (the scheme of the manifest's digests)."""
-    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def data_fingerprint(data: Path) -> str:
-    """The manifest's dataset fingerprint: name, size and mtime of each file of `data`."""
-    if not data.is_dir():
-        raise DataError(f"--data {data}: no such dataset folder")
-    files = sorted(p for p in data.iterdir() if p.is_file())
-    return digest([(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files])
-
-
 def feature_config_digest(settings: FeatureSettings, until: int | None) -> str:
     """The `config_digest` that `sparrow features build` writes into the manifest."""
     from sparrow.features.pipeline import spec_from_settings
 
-    return digest({"engine": settings.engine, **asdict(spec_from_settings(settings, until))})
+    return spec_from_settings(settings, until).digest()
 
 
 class Stages:
@@ -73,25 +58,27 @@ class Stages:
     def __init__(self, out: Path, say: Callable[[str], None]) -> None:
         self.out, self.say = out, say
         try:
-            doc = json.loads((out / STATE).read_text(encoding="utf-8"))
+            doc = json.loads(BuildDir(out).stages_path.read_text(encoding="utf-8"))
             self.units: dict[str, Any] = dict(doc["units"])
         except (OSError, ValueError, KeyError, TypeError):
             self.units = {}
 
     def save(self) -> None:
         """Write stages.json atomically (temporary file, then rename)."""
-        path = self.out / STATE
-        tmp = path.with_name(f".{STATE}.tmp")
+        path = BuildDir(self.out).stages_path
+        tmp = path.with_name(f".{path.name}.tmp")
         doc = {"format": 1, "sparrow": sparrow.__version__, "units": self.units}
         tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
         tmp.replace(path)
 
     def record(self, key: str, inputs: dict[str, Any], outputs: list[str], seconds: float) -> None:
         self.units[key] = {
-            "digest": digest(inputs), "inputs": inputs, "outputs": outputs,
+            "digest": digest(inputs),
+            "inputs": inputs,
+            "outputs": outputs,
             "seconds": round(seconds, 3),
             "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        }  # fmt: skip
+        }
         self.save()
 
     def cached(self, key: str, inputs: dict[str, Any]) -> bool:
@@ -130,17 +117,23 @@ class Stages:
 
 
 def build_all(
-    data: Path, out: Path, settings: Settings, until: int | None = None,
-    engine: str | None = None, models: list[str] | None = None,
-    embeddings: list[str] | None = None, progress: bool = True, console: Console | None = None,
-) -> dict[str, Any]:  # fmt: skip
+    data: Path,
+    out: Path,
+    settings: Settings,
+    until: int | None = None,
+    engine: str | None = None,
+    models: list[str] | None = None,
+    embeddings: list[str] | None = None,
+    progress: bool = True,
+    console: Console | None = None,
+) -> dict[str, Any]:
     """Build everything from the dataset folder `data` into `out`, reusing what is cached.
 
-    `engine`: embedded (DuckDB) or spark for the features (default: the feature settings');
+    `engine`: duckdb (embedded) or spark for the features (default: the feature settings');
     `models` and `embeddings` default to DEFAULT_MODELS and DEFAULT_EMBEDDINGS. Returns
     {"out", "stages": [{stage, status, seconds, detail}], "seconds", "manifest"}.
     """
-    from sparrow.embedding.pipeline import METHODS
+    from sparrow.embedding.corpus import METHODS
 
     started = time.perf_counter()
     console = console or Console(quiet=not progress)
@@ -149,38 +142,43 @@ def build_all(
     methods = list(DEFAULT_EMBEDDINGS if embeddings is None else embeddings)
     if unknown := [m for m in methods if m not in METHODS]:
         raise ConfigError(f"unknown embedding {unknown[0]!r}; choose from: {', '.join(METHODS)}")
-    if engine is not None and engine not in ENGINES:
-        raise ConfigError(f"unknown engine {engine!r}; choose embedded or spark")
-    features = with_overrides(settings.features, engine=ENGINES.get(engine or ""))
-    inputs = {"data": data_fingerprint(data), "sparrow": sparrow.__version__,
-              "config_digest": feature_config_digest(features, until)}  # fmt: skip
+    features = with_overrides(settings.features, engine=engine)
+    inputs = {
+        "data": fingerprint(data),
+        "sparrow": sparrow.__version__,
+        "config_digest": feature_config_digest(features, until),
+    }
     stages = Stages(out, say)
     _check_model_names([m for m in models if f"models/{m}" not in stages.units])
     results = [_features(data, out, features, until, inputs, stages, progress)]
     stages = Stages(out, say)  # the features may have replaced the whole directory
+    manifest_file = BuildDir(out).relative(BuildDir(out).manifest_path)
     if "features" not in stages.units:  # a build of `sparrow features build`: adopt it
-        stages.record("features", inputs, [MANIFEST], 0.0)
+        stages.record("features", inputs, [manifest_file], 0.0)
     upstream = {"features": digest(inputs)}
-    es, ts = settings.embedding, settings.training
     spark = SparkSettings(master=features.spark_master, conf=features.spark_conf)
-    results.append(stages.stage("embeddings", [
-        (f"embeddings/{m}", upstream | {"method": m, "settings": es.model_dump(mode="json"),
-                                        "spark": spark.model_dump() if es.engine == "spark"
-                                        else None},
-         _embed(out, m, settings, spark, say))
+    embedding = upstream | {
+        "settings": settings.embedding.model_dump(mode="json"),
+        "spark": spark.model_dump(),
+    }
+    embed_units = [
+        (f"embeddings/{m}", embedding | {"method": m}, _embed(out, m, settings, spark, say))
         for m in methods
-    ]))  # fmt: skip
-    results.append(stages.stage("models", [
-        (f"models/{name}", upstream | {"model": name, "training": ts.model_dump(mode="json")},
-         _train(out, name, settings, progress, say))
+    ]
+    training = upstream | {"training": settings.training.model_dump(mode="json")}
+    train_units = [
+        (f"models/{name}", training | {"model": name}, _train(out, name, settings, progress, say))
         for name in models
-    ]))  # fmt: skip
+    ]
+    results.append(stages.stage("embeddings", embed_units))
+    results.append(stages.stage("models", train_units))
     results.append(stages.stage("evaluation", _evaluation(out, stages, methods, settings, console)))
-    manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
     return {
-        "out": str(out), "stages": [asdict(r) for r in results],
-        "seconds": round(time.perf_counter() - started, 3), "manifest": manifest,
-    }  # fmt: skip
+        "out": str(out),
+        "stages": [asdict(r) for r in results],
+        "seconds": round(time.perf_counter() - started, 3),
+        "manifest": BuildDir(out).manifest(),
+    }
 
 
 def _check_model_names(names: list[str]) -> None:
@@ -193,25 +191,32 @@ def _check_model_names(names: list[str]) -> None:
 
 
 def _features(
-    data: Path, out: Path, settings: FeatureSettings, until: int | None,
-    inputs: dict[str, str], stages: Stages, progress: bool,
-) -> StageResult:  # fmt: skip
+    data: Path,
+    out: Path,
+    settings: FeatureSettings,
+    until: int | None,
+    inputs: dict[str, str],
+    stages: Stages,
+    progress: bool,
+) -> StageResult:
     """Reuse the build's features when its manifest matches `inputs`, else rebuild them."""
     from sparrow.features.pipeline import build
 
+    layout = BuildDir(out)
     try:
-        manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
-        same = (manifest["dataset"]["fingerprint"], manifest["config_digest"],
-                manifest["versions"]["sparrow"])  # fmt: skip
-    except (OSError, ValueError, KeyError, TypeError):
+        found = layout.manifest()
+        same = (found.dataset.fingerprint, found.config_digest, found.versions["sparrow"])
+    except (DataError, KeyError):
         same = None
     if same == (inputs["data"], inputs["config_digest"], inputs["sparrow"]):
         return stages.announce(StageResult("features", "cached", 0.0))
     started = time.perf_counter()
     manifest = build(data, out, settings, until=until, progress=progress)  # replaces `out`
     seconds = time.perf_counter() - started
-    Stages(out, stages.say).record("features", inputs, [MANIFEST], seconds)
-    rows = manifest["rows"]
+    Stages(out, stages.say).record(
+        "features", inputs, [layout.relative(layout.manifest_path)], seconds
+    )
+    rows = manifest.rows
     detail = f"{rows['train_samples']:,} train and {rows['test_samples']:,} test samples"
     return stages.announce(StageResult("features", "built", seconds, detail))
 
@@ -225,8 +230,9 @@ def _embed(
         info = embed_items(out, method, settings.embedding, spark)
         users = embed_users(out, info["name"], settings.embedding.half_life_days)
         say(f"  {info['name']}: {info['items']:,} movie and {len(users.ids):,} user vectors")
-        folder = f"embeddings/{info['name']}"
-        return [f"{folder}/items.parquet", f"{folder}/users.parquet"]
+        layout = BuildDir(out)
+        folder = layout.embedding(info["name"])
+        return [layout.relative(folder / name) for name in ("items.parquet", "users.parquet")]
 
     return run
 
@@ -239,10 +245,12 @@ def _train(
 
         model = train_model(out, name, settings.training, None, progress)
         m = model.metrics()
-        say(f"  {name} v{model.version}: test AUC {m['test']['auc']:.4f},"
-            f" trained in {m['training']['seconds']:.1f} s")  # fmt: skip
-        folder = f"models/{name}/{model.version}"
-        return [f"{folder}/model.onnx", f"{folder}/metrics.json"]
+        say(
+            f"  {name} v{model.version}: test AUC {m['test']['auc']:.4f},"
+            f" trained in {m['training']['seconds']:.1f} s"
+        )
+        layout = BuildDir(out)
+        return [layout.relative(model.path / name) for name in ("model.onnx", "metrics.json")]
 
     return run
 
@@ -251,41 +259,30 @@ def _evaluation(
     out: Path, stages: Stages, methods: list[str], settings: Settings, console: Console
 ) -> list[tuple[str, dict[str, Any], Run]]:
     """The evaluation unit: every model's latest version and the embeddings, when any."""
-    from sparrow.training.artifacts import saved
+    from sparrow.artifacts.models import saved
+    from sparrow.artifacts.vectors import embedding_methods
 
     versions = [[m.name, m.version] for m in saved(out)]
     vectors = {k: v["digest"] for k, v in stages.units.items() if k.startswith("embeddings/")}
-    names = sorted(p.parent.name for p in (out / "embeddings").glob("*/items.parquet"))
-    names = [n for n in names if n.split("-")[0] in methods]
+    names = [n for n in embedding_methods(out) if n.split("-")[0] in methods]
 
     def run() -> list[str]:
+        from sparrow.embedding.evaluate import evaluate
         from sparrow.evaluation.offline import evaluate_models
 
         outputs = []
         if versions:
             evaluate_models(out, ncf=False, threads=settings.training.threads, console=console)
-            outputs.append("reports/report.json")
+            outputs.append(BuildDir(out).relative(BuildDir(out).report("report.json")))
         if names:
-            outputs.append(_embedding_report(out, names, console))
+            report, path = evaluate(out, names)
+            for name, m in report["next_item"].items():
+                console.print(f"  {name}: next liked movie HR@10 {m['hr@10']:.3f}", highlight=False)
+            outputs.append(BuildDir(out).relative(path))
         return outputs
 
     inputs = {"models": versions, "embeddings": vectors, "methods": names}
     return [("evaluation", inputs, run)] if versions or names else []
-
-
-def _embedding_report(out: Path, methods: list[str], console: Console) -> str:
-    """`sparrow embed evaluate`'s report: next liked movie HR@10 and neighbour index recall."""
-    from sparrow.embedding.evaluate import index_quality, next_item, write_report
-
-    ranking = next_item(out, methods)
-    for name, m in ranking.items():
-        console.print(f"  {name}: next liked movie HR@10 {m['hr@10']:.3f}", highlight=False)
-    trained = {m: json.loads((out / "embeddings" / m / "config.json").read_text()) for m in methods}
-    training = {m: {k: info[k] for k in ("trainer", "engine", "items", "timings_s")}
-                for m, info in trained.items()}  # fmt: skip
-    indexes = {m: index_quality(out, m) for m in methods}
-    path = write_report(out, {"next_item": ranking, "training": training, "indexes": indexes})
-    return str(path.relative_to(out))
 
 
 def summary_table(result: dict[str, Any]) -> Table:

@@ -6,22 +6,22 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from sparrow.cli_common import BuildOption, ConfigOption, console, settings_from
-from sparrow.config import ServingSettings, with_overrides
+from sparrow.cli.common import BuildOption, ConfigOption, console, settings_from
+from sparrow.config import StoreSettings, with_overrides
 
 store_app = typer.Typer(help="Load a build's online data into Redis.", no_args_is_help=True)
 
 RedisUrlOption = Annotated[
     str | None,
-    typer.Option(help="Redis URL (default serving.redis_url: redis://127.0.0.1:6379/0)."),
+    typer.Option(help="Redis URL (default store.redis_url: redis://127.0.0.1:6379/0)."),
 ]
 PrefixOption = Annotated[
-    str | None, typer.Option(help="Prefix of every key (default serving.redis_prefix: sparrow).")
+    str | None, typer.Option(help="Prefix of every key (default store.prefix: sparrow).")
 ]
 
 
-def _serving(config: Path | None, redis_url: str | None, prefix: str | None) -> ServingSettings:
-    return with_overrides(settings_from(config).serving, redis_url=redis_url, redis_prefix=prefix)
+def _store(config: Path | None, redis_url: str | None, prefix: str | None) -> StoreSettings:
+    return with_overrides(settings_from(config).store, redis_url=redis_url, prefix=prefix)
 
 
 @store_app.command("push")
@@ -40,11 +40,10 @@ def push_command(
     """
     from sparrow.store.push import info, push
 
-    serving = _serving(config, redis_url, prefix)
-    version = push(build, serving.redis_url, serving.redis_prefix, progress=True)
-    console.print(f"[green]active:[/green] {version} ({serving.redis_url}, prefix "
-                  f"{serving.redis_prefix!r})")  # fmt: skip
-    _show(info(serving.redis_url, serving.redis_prefix), only=version)
+    store = _store(config, redis_url, prefix)
+    version = push(build, store.redis_url, store.prefix, progress=True)
+    console.print(f"[green]active:[/green] {version} ({store.redis_url}, prefix {store.prefix!r})")
+    _show(info(store.redis_url, store.prefix), only=version)
 
 
 @store_app.command("info")
@@ -56,8 +55,8 @@ def info_command(
     """Show the active version and the counts of every version stored under the prefix."""
     from sparrow.store.push import info
 
-    serving = _serving(config, redis_url, prefix)
-    found = info(serving.redis_url, serving.redis_prefix)
+    store = _store(config, redis_url, prefix)
+    found = info(store.redis_url, store.prefix)
     console.print(f"active: {found['active'] or 'none (run sparrow store push)'}")
     _show(found)
 
@@ -69,8 +68,9 @@ def _show(found: dict[str, object], only: str | None = None) -> None:
     table = Table(title="versions" if only is None else None)
     table.add_column("", justify="left")
     for meta in metas:
-        table.add_column(meta.version + (" (active)" if meta.version == found["active"] else ""),
-                         justify="right")  # fmt: skip
+        table.add_column(
+            meta.version + (" (active)" if meta.version == found["active"] else ""), justify="right"
+        )
     table.add_row("created", *(m.created[:19] for m in metas))
     table.add_row("methods", *(", ".join(m.methods) for m in metas))
     for name in metas[0].counts:

@@ -12,8 +12,9 @@ from typing import Annotated, Any
 
 import typer
 
-from sparrow.cli_common import BuildOption, ConfigOption, console, settings_from
-from sparrow.config import ServingSettings, with_overrides
+from sparrow.artifacts.layout import BuildDir
+from sparrow.cli.common import BuildOption, ConfigOption, console, settings_from, with_options
+from sparrow.config import Settings
 from sparrow.errors import ConfigError
 
 # One thread per request for numpy/BLAS and faiss (OpenMP): a server runs requests side by side,
@@ -28,17 +29,22 @@ def log_config() -> dict[str, Any]:
 
     config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
     config["formatters"]["structured"] = {
-        "()": "logging.Formatter", "fmt": LOG_FORMAT, "datefmt": "%Y-%m-%dT%H:%M:%S%z",
-    }  # fmt: skip
+        "()": "logging.Formatter",
+        "fmt": LOG_FORMAT,
+        "datefmt": "%Y-%m-%dT%H:%M:%S%z",
+    }
     config["handlers"]["structured"] = {
-        "formatter": "structured", "class": "logging.StreamHandler", "stream": "ext://sys.stdout",
-    }  # fmt: skip
+        "formatter": "structured",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stdout",
+    }
     config["loggers"]["sparrow"] = {"handlers": ["structured"], "level": "INFO", "propagate": False}
     return config
 
 
-def run(build: Path, settings: ServingSettings) -> None:
-    """Serve `build` with `settings` until interrupted (granian, ASGI, `settings.workers`)."""
+def run(build: Path, settings: Settings) -> None:
+    """Serve `build` with the `serving` and `store` settings until interrupted (granian, ASGI,
+    `serving.workers` processes)."""
     for name, value in SINGLE_THREADED.items():  # before numpy and faiss load, here and in workers
         os.environ.setdefault(name, value)
     from granian import Granian
@@ -47,21 +53,22 @@ def run(build: Path, settings: ServingSettings) -> None:
     from sparrow.serving.app import BUILD_ENV, SETTINGS_ENV
     from sparrow.serving.experiments import Experiments
 
-    if not (build / "manifest.json").is_file():
+    if not BuildDir(build).is_build():
         raise ConfigError(f"--build {build} is not a build directory (no manifest.json)")
-    Experiments.load(settings.experiments)  # a bad experiments file fails here, not per worker
+    serving = settings.serving
+    Experiments.load(serving.experiments)  # a bad experiments file fails here, not per worker
     os.environ[BUILD_ENV] = str(build.resolve())
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
     console.print(
-        f"[green]serving[/green] {build} on http://{settings.host}:{settings.port}"
-        f" ({settings.store} store, {settings.workers} worker(s); docs at /docs)"
+        f"[green]serving[/green] {build} on http://{serving.host}:{serving.port}"
+        f" ({settings.store.type} store, {serving.workers} worker(s); docs at /docs)"
     )
     Granian(
         "sparrow.serving.app:factory",
-        address=settings.host,
-        port=settings.port,
+        address=serving.host,
+        port=serving.port,
         interface=Interfaces.ASGI,
-        workers=settings.workers,
+        workers=serving.workers,
         factory=True,
         log_dictconfig=log_config(),
     ).serve()
@@ -105,11 +112,11 @@ def serve(
     posted to /events go to <build>/events/events.log (memory) or the Redis
     Stream <prefix>:events (redis); the stream processor inside the service
     applies them, so recommendations follow what users just did. Other
-    settings (ranking budget, default model, candidates): the \\[serving]
-    section of --config, or SPARROW_SERVING__* variables.
+    settings (ranking budget, default model, candidates; the Redis prefix):
+    the \\[serving] and \\[store] sections of --config, or SPARROW_SERVING__*
+    and SPARROW_STORE__* variables.
     """
-    settings = with_overrides(
-        settings_from(config).serving, store=store, redis_url=redis_url, host=host, port=port,
-        workers=workers, experiments=experiments, stream=stream,
-    )  # fmt: skip
-    run(build, settings)
+    settings = settings_from(config)
+    serving = with_options(settings.serving, locals())
+    store_settings = with_options(settings.store, locals(), type="store")
+    run(build, settings.model_copy(update={"serving": serving, "store": store_settings}))

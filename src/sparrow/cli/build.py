@@ -5,17 +5,8 @@ from typing import Annotated
 
 import typer
 
-from sparrow.build import DEFAULT_EMBEDDINGS, DEFAULT_MODELS, build_all, summary_table
-from sparrow.cli_common import ConfigOption, console, settings_from
-
-
-def comma_list(text: str | None) -> list[str] | None:
-    """`a,b` -> ["a", "b"]; "" or "none" -> [] (nothing of that kind); None -> None (defaults)."""
-    if text is None:
-        return None
-    if text.strip().lower() in ("", "none"):
-        return []
-    return [part.strip() for part in text.split(",") if part.strip()]
+from sparrow.cli.common import ConfigOption, EngineOption, comma_list, console, settings_from
+from sparrow.orchestrator import DEFAULT_EMBEDDINGS, DEFAULT_MODELS, build_all, summary_table
 
 
 def build(
@@ -29,12 +20,7 @@ def build(
             help="Build as if the clock were at this Unix time: later ratings are ignored."
         ),
     ] = None,
-    engine: Annotated[
-        str | None,
-        typer.Option(
-            help="Feature engine: embedded (DuckDB, default) or spark (pip extra 'spark')."
-        ),
-    ] = None,
+    engine: EngineOption = None,
     models: Annotated[
         str | None,
         typer.Option(
@@ -76,9 +62,15 @@ def build(
     `sparrow serve --build OUT`.
     """
     result = build_all(
-        data, out, settings_from(config), until=until, engine=engine,
-        models=comma_list(models), embeddings=comma_list(embeddings), progress=True,
+        data,
+        out,
+        settings_from(config),
+        until=until,
+        engine=engine,
+        models=comma_list(models),
+        embeddings=comma_list(embeddings),
+        progress=True,
         console=console,
-    )  # fmt: skip
+    )
     console.print(summary_table(result))
     console.print(f"[green]ready:[/green] {out}  (serve it: sparrow serve --build {out})")

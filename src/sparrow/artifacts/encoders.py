@@ -1,8 +1,8 @@
 """Encoders fitted on the training samples and saved with each model; serving loads the same.
 
-They turn rows with the sample columns (`features.definitions.SAMPLE_SCHEMA`, whether training
+They turn rows with the sample columns (`artifacts.schema.SAMPLE_SCHEMA`, whether training
 samples or rows assembled online from the feature store) into the model inputs of
-`sparrow.models.spec`:
+`artifacts.inputs`:
 
 - ids (movies, users, genres) become vocabulary indices: 0 for a missing value (padding), 1 for a
   value not in the vocabulary (a new movie or user), 2.. for the values seen in training at least
@@ -25,19 +25,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sparrow.artifacts.inputs import NUMERIC, OOV, PAD, FeatureSpec
+from sparrow.artifacts.schema import MOVIE_GENRE_COLUMNS, USER_GENRE_COLUMNS, USER_MOVIE_COLUMNS
 from sparrow.errors import DataError
-from sparrow.features.definitions import (
-    MOVIE_GENRE_SLOTS,
-    USER_GENRE_SLOTS,
-    USER_MOVIE_SLOTS,
-)
-from sparrow.models.spec import NUMERIC, OOV, PAD, FeatureSpec
 
-MOVIE_GENRES = tuple(f"movieGenre{k}" for k in range(1, MOVIE_GENRE_SLOTS + 1))
-USER_GENRES = tuple(f"userGenre{k}" for k in range(1, USER_GENRE_SLOTS + 1))
-HISTORY = tuple(f"userRatedMovie{k}" for k in range(1, USER_MOVIE_SLOTS + 1))
 LOG_SCALED = ("movieRatingCount", "userRatingCount")
-COLUMNS = ("movieId", "userId", *MOVIE_GENRES, *USER_GENRES, *HISTORY, *NUMERIC)
+COLUMNS = (
+    "movieId",
+    "userId",
+    *MOVIE_GENRE_COLUMNS,
+    *USER_GENRE_COLUMNS,
+    *USER_MOVIE_COLUMNS,
+    *NUMERIC,
+)
 FILE = "encoders.json"
 
 
@@ -65,10 +65,14 @@ class Encoders:
         if missing:
             raise DataError(f"samples lack the columns {', '.join(missing)}")
         movie_ids = pa.chunked_array(
-            [c for name in ("movieId", *HISTORY) for c in train[name].cast(pa.int32()).chunks]
+            [
+                c
+                for name in ("movieId", *USER_MOVIE_COLUMNS)
+                for c in train[name].cast(pa.int32()).chunks
+            ]
         )
         genres = pa.chunked_array(
-            [c for name in (*MOVIE_GENRES, *USER_GENRES) for c in train[name].chunks]
+            [c for name in (*MOVIE_GENRE_COLUMNS, *USER_GENRE_COLUMNS) for c in train[name].chunks]
         )
         numeric = _numeric(train)  # (N, F) with NaN for missing
         known = np.maximum((~np.isnan(numeric)).sum(0), 1)  # (F,) a column never known: mean 0
@@ -89,7 +93,7 @@ class Encoders:
         )
 
     def encode(self, rows: pa.Table) -> dict[str, np.ndarray]:
-        """Model inputs (named as in `sparrow.models.spec`) for rows with the sample columns."""
+        """Model inputs (named as in `artifacts.inputs`) for rows with the sample columns."""
         names = set(rows.column_names)
         missing = [c for c in COLUMNS if c not in names]
         if missing:
@@ -97,9 +101,11 @@ class Encoders:
         return {
             "movie_id": _lookup(rows["movieId"], self.movies),
             "user_id": _lookup(rows["userId"], self.users),
-            "movie_genres": np.stack([_lookup(rows[c], self.genres) for c in MOVIE_GENRES], 1),
-            "user_genres": np.stack([_lookup(rows[c], self.genres) for c in USER_GENRES], 1),
-            "history": np.stack([_lookup(rows[c], self.movies) for c in HISTORY], 1),
+            "movie_genres": np.stack(
+                [_lookup(rows[c], self.genres) for c in MOVIE_GENRE_COLUMNS], 1
+            ),
+            "user_genres": np.stack([_lookup(rows[c], self.genres) for c in USER_GENRE_COLUMNS], 1),
+            "history": np.stack([_lookup(rows[c], self.movies) for c in USER_MOVIE_COLUMNS], 1),
             "numeric": self._standardise(_numeric(rows)),
         }
 
@@ -116,8 +122,10 @@ class Encoders:
         raw = [np.nan if row.get(n) is None else float(row[n]) for n in NUMERIC]
         return {
             "user_id": np.array([index(row["userId"], users)], np.int64),
-            "user_genres": np.array([[index(row[c], genres) for c in USER_GENRES]], np.int64),
-            "history": np.array([[index(row[c], movies) for c in HISTORY]], np.int64),
+            "user_genres": np.array(
+                [[index(row[c], genres) for c in USER_GENRE_COLUMNS]], np.int64
+            ),
+            "history": np.array([[index(row[c], movies) for c in USER_MOVIE_COLUMNS]], np.int64),
             "numeric": self._standardise(_log_scaled(np.array([raw]))),
         }
 

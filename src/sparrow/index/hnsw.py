@@ -15,7 +15,7 @@ from typing import ClassVar, cast
 import faiss
 import numpy as np
 
-from sparrow.embedding.index import Floats, Ids, ItemIndex
+from sparrow.index.base import Floats, Ids, ItemIndex
 
 
 class HNSWIndex(ItemIndex):

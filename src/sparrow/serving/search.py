@@ -1,8 +1,8 @@
-"""The build's catalogue as the web pages need it: title search and movie cards without a store.
+"""Title search over the build's catalogue (`/api/search`), and the set of known movies.
 
-Read once when the web UI is mounted, from `catalog/items.parquet` (and `links.parquet`,
-`ratings.parquet` when present). Search is a case- and accent-insensitive match over titles,
-also in their natural order ("Shawshank Redemption, The" is found as "the shawshank ...").
+Read once at start-up from `catalog/items.parquet` (and `ratings.parquet`, for the popularity
+tie-break). Search is a case- and accent-insensitive match over titles, also in their natural
+order ("Shawshank Redemption, The" is found as "the shawshank ...").
 """
 
 import bisect
@@ -10,12 +10,10 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 
-from sparrow.errors import DataError
+from sparrow.artifacts.layout import BuildDir
 
 # MovieLens moves a leading article to the end: "Shawshank Redemption, The (aka)".
 _ARTICLE = re.compile(
@@ -61,17 +59,12 @@ def _tier(query: str, tokens: list[str], form: str, words: list[str]) -> tuple[i
 
 
 @dataclass
-class Catalog:
-    """Every movie of the build: ids, titles, years, genres, links and rating statistics."""
+class TitleSearch:
+    """Every movie of the build: ids, titles and rating counts, indexed by title words."""
 
     ids: list[int]
     titles: list[str]
-    years: list[int | None]
-    genres: list[list[str]]
-    imdb: list[str | None]
-    tmdb: list[str | None]
-    counts: list[int]
-    means: list[float]
+    counts: list[int]  # ratings per movie (the tie-break: most rated first)
     index: dict[int, int] = field(init=False, repr=False)  # movie id -> position
     forms: list[tuple[str, ...]] = field(init=False, repr=False)  # normalised titles
     words: list[list[str]] = field(init=False, repr=False)  # their words
@@ -92,34 +85,19 @@ class Catalog:
         self.vocab = sorted(postings)
 
     @classmethod
-    def load(cls, build: Path) -> "Catalog":
-        """Read `build/catalog/` (DataError when items.parquet is missing)."""
-        folder = Path(build) / "catalog"
-        path = folder / "items.parquet"
-        if not path.is_file():
-            raise DataError(f"{build} is not a build directory: no catalog/items.parquet")
-        items = pq.read_table(path, columns=["item_id", "title", "year", "genres"])
+    def load(cls, build: Path) -> "TitleSearch":
+        """Read the build's catalogue (DataError when items.parquet is missing)."""
+        layout = BuildDir(build)
+        items = layout.read(layout.catalog("items"), columns=["item_id", "title"])
+        ratings = layout.read(layout.catalog("ratings"), columns=["item_id"])
+        rated, counts = np.unique(ratings["item_id"].to_numpy(), return_counts=True)
+        per_movie = dict(zip(rated.tolist(), counts.tolist(), strict=True))
         ids = items["item_id"].to_pylist()
-        index = {movie_id: i for i, movie_id in enumerate(ids)}
-        imdb: list[str | None] = [None] * len(ids)
-        tmdb: list[str | None] = [None] * len(ids)
-        if (folder / "links.parquet").is_file():
-            links = pq.read_table(
-                folder / "links.parquet", columns=["item_id", "imdb_id", "tmdb_id"]
-            )
-            for movie_id, im, tm in zip(
-                *(links[c].to_pylist() for c in links.column_names), strict=True
-            ):
-                if (i := index.get(movie_id)) is not None:
-                    imdb[i] = None if im is None else str(im)
-                    tmdb[i] = None if tm is None else str(tm)
-        counts, means = _rating_stats(folder / "ratings.parquet", index)
         return cls(
-            ids=ids, titles=[str(t) for t in items["title"].to_pylist()],
-            years=items["year"].to_pylist(),
-            genres=[list(g or []) for g in items["genres"].to_pylist()], imdb=imdb, tmdb=tmdb,
-            counts=counts, means=means,
-        )  # fmt: skip
+            ids=ids,
+            titles=[str(t) for t in items["title"].to_pylist()],
+            counts=[per_movie.get(i, 0) for i in ids],
+        )
 
     def __contains__(self, movie_id: object) -> bool:
         return movie_id in self.index
@@ -144,30 +122,3 @@ class Catalog:
                 found.append((tier, partial, -self.counts[i], len(self.titles[i]), self.ids[i]))
         found.sort()
         return [movie_id for *_, movie_id in found[:size]], len(found)
-
-    def card(self, movie_id: int) -> dict[str, Any] | None:
-        """A movie card (the `/getmovie` fields but `topRatings`) from the build, or None."""
-        i = self.index.get(movie_id)
-        if i is None:
-            return None
-        return {
-            "movieId": movie_id, "title": self.titles[i], "releaseYear": self.years[i],
-            "imdbId": self.imdb[i], "tmdbId": self.tmdb[i], "genres": self.genres[i],
-            "ratingNumber": self.counts[i], "averageRating": self.means[i],
-        }  # fmt: skip
-
-
-def _rating_stats(path: Path, index: dict[int, int]) -> tuple[list[int], list[float]]:
-    """Rating count and mean per catalogue position (0 and 0.0 when unrated or no ratings)."""
-    counts = np.zeros(len(index), np.int64)
-    sums = np.zeros(len(index), np.float64)
-    if path.is_file():
-        ratings = pq.read_table(path, columns=["item_id", "rating"])
-        stats = ratings.group_by("item_id").aggregate([("rating", "count"), ("rating", "sum")])
-        for movie_id, count, total in zip(
-            *(stats[c].to_pylist() for c in ("item_id", "rating_count", "rating_sum")), strict=True
-        ):
-            if (i := index.get(movie_id)) is not None:
-                counts[i], sums[i] = count, total
-    means = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
-    return counts.tolist(), means.tolist()

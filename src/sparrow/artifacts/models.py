@@ -1,6 +1,6 @@
 """Versioned model folders in a build: `models/<name>/<version>/`, written atomically.
 
-Each holds `model.onnx` (inputs of `sparrow.models.spec`, output `score`), `encoders.json`,
+Each holds `model.onnx` (inputs of `artifacts.inputs`, output `score`), `encoders.json`,
 `config.json` (model and training settings, vocabulary sizes, inputs), `metrics.json` and
 `curves.png`; a two-tower model also `user_tower.onnx` and `item_tower.onnx`. Versions count up
 from 1; serving takes the highest.
@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sparrow.artifacts.layout import BuildDir
 from sparrow.errors import DataError
-
-MODELS = "models"
 
 
 @dataclass(frozen=True)
@@ -23,34 +22,43 @@ class SavedModel:
     path: Path
 
     def config(self) -> dict[str, Any]:
-        return dict(json.loads((self.path / "config.json").read_text(encoding="utf-8")))
+        return read_json(self.path / "config.json")
 
     def metrics(self) -> dict[str, Any]:
-        return dict(json.loads((self.path / "metrics.json").read_text(encoding="utf-8")))
+        return read_json(self.path / "metrics.json")
 
 
 def saved(build: Path) -> list[SavedModel]:
     """Every complete model version in the build, by name then version."""
     found = []
-    for folder in sorted((build / MODELS).glob("*/*/model.onnx")):
+    for folder in sorted(BuildDir(build).models_dir.glob("*/*/model.onnx")):
         version = folder.parent
         if version.name.isdigit() and (version / "metrics.json").is_file():
             found.append(SavedModel(version.parent.name, int(version.name), version))
     return sorted(found, key=lambda m: (m.name, m.version))
 
 
+def latest_versions(build: Path) -> dict[str, SavedModel]:
+    """The highest version of every trained model, by name."""
+    return {m.name: m for m in saved(build)}  # sorted by version: the last one wins
+
+
 def latest(build: Path, name: str) -> SavedModel:
     """The highest version of model `name`; DataError when it was never trained."""
-    versions = [m for m in saved(build) if m.name == name]
-    if not versions:
+    found = latest_versions(build).get(name)
+    if found is None:
         raise DataError(f"{build} has no trained {name} model; run sparrow train {name}")
-    return versions[-1]
+    return found
 
 
 def next_folder(build: Path, name: str) -> Path:
     """Where the next version of `name` goes."""
     versions = [m.version for m in saved(build) if m.name == name]
-    return build / MODELS / name / str(max(versions, default=0) + 1)
+    return BuildDir(build).models_dir / name / str(max(versions, default=0) + 1)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    return dict(json.loads(path.read_text(encoding="utf-8")))
 
 
 def write_json(path: Path, doc: dict[str, Any]) -> None:

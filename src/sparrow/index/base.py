@@ -1,8 +1,9 @@
-"""Nearest-neighbour search over item vectors: one `ItemIndex` interface, several backends.
+"""Nearest-neighbour search over item vectors: the `ItemIndex` interface every kind implements.
 
-Kinds: "exact" (numpy, this module), "lsh" (random hyperplanes, `lsh.py`), "hnsw" (faiss,
-`hnsw.py`). Metrics: "cosine" (inner product of L2-normalised vectors) and "ip" (raw inner
-product). Every kind returns positions best first, padded with id -1 and score -inf.
+Kinds (the `index` family of `plugins.py`): "exact" (numpy, `exact.py`), "lsh" (random
+hyperplanes, `lsh.py`), "hnsw" (faiss, `hnsw.py`). Metrics: "cosine" (inner product of
+L2-normalised vectors) and "ip" (raw inner product). Every kind returns positions best first,
+padded with id -1 and score -inf.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ Ids = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float32]
 
 METRICS = ("cosine", "ip")
-_BATCH = 1024  # queries per matrix product in exact search
+BATCH = 1024  # queries (or recall rows) per vectorised block
 
 
 def _kind_class(kind: str) -> type[ItemIndex]:
@@ -45,20 +46,6 @@ def _prepare(vectors: Any, metric: str, what: str, dim: int | None = None) -> Fl
         norms[norms == 0] = 1.0  # zero vectors stay zero
         v = v / norms
     return np.ascontiguousarray(v)
-
-
-def _top_k(scores: Floats, m: int) -> tuple[Ids, Floats]:
-    """Columns of the m best scores per row, best first (ties: lower column first)."""
-    cols = np.empty((len(scores), m), dtype=np.int64)
-    best = np.empty((len(scores), m), dtype=np.float32)
-    kth = scores.shape[1] - m
-    for row, row_cols, row_best in zip(scores, cols, best, strict=True):
-        # the columns scoring at least the m-th best, in column order, then stably by score
-        top = np.flatnonzero(row >= np.partition(row, kth)[kth])
-        top_scores = row[top]
-        order = np.argsort(-top_scores, kind="stable")[:m]
-        row_cols[:], row_best[:] = top[order], top_scores[order]
-    return cols, best
 
 
 class ItemIndex(ABC):
@@ -196,43 +183,10 @@ class ItemIndex(ABC):
         """Read the kind's own files."""
 
 
-class ExactIndex(ItemIndex):
-    """Brute force: every query scored against every item with batched matrix products."""
-
-    kind = "exact"
-
-    def __init__(self, ids: Ids, vectors: Floats, metric: str, seed: int, params: dict[str, int]):
-        super().__init__(ids, metric, vectors.shape[1], seed, params)
-        self.vectors = vectors  # (N, D), normalised for cosine
-
-    @classmethod
-    def _build(
-        cls, ids: Ids, vectors: Floats, metric: str, seed: int, params: dict[str, int]
-    ) -> ExactIndex:
-        return cls(ids, vectors, metric, seed, params)
-
-    def _search(self, queries: Floats, m: int) -> tuple[Ids, Floats]:
-        pos = np.empty((len(queries), m), dtype=np.int64)
-        scores = np.empty((len(queries), m), dtype=np.float32)
-        for start in range(0, len(queries), _BATCH):
-            block = queries[start : start + _BATCH] @ self.vectors.T  # (B, N)
-            pos[start : start + _BATCH], scores[start : start + _BATCH] = _top_k(block, m)
-        return pos, scores
-
-    def _save(self, folder: Path) -> None:
-        np.save(folder / "vectors.npy", self.vectors)
-
-    @classmethod
-    def _load(
-        cls, folder: Path, ids: Ids, metric: str, seed: int, params: dict[str, int]
-    ) -> ExactIndex:
-        return cls(ids, np.load(folder / "vectors.npy"), metric, seed, params)
-
-
 def build_index(
     kind: str, ids: Any, vectors: Any, *, metric: str = "cosine", seed: int = 42, **params: int
 ) -> ItemIndex:
-    """Build an index of `kind` ("exact" | "lsh" | "hnsw"); ConfigError naming the choices."""
+    """Build an index of `kind` (a type of the `index` family); ConfigError naming the choices."""
     return _kind_class(kind).build(ids, vectors, metric=metric, seed=seed, **params)
 
 
@@ -246,10 +200,10 @@ def recall_at_k(approx_ids: Any, exact_ids: Any) -> float:
     if approx.ndim != 2 or exact.ndim != 2 or len(approx) != len(exact):
         raise ConfigError(f"id arrays must be (Q, k) with the same Q: {approx.shape} {exact.shape}")
     recalls = np.ones(len(exact))
-    for start in range(0, len(exact), _BATCH):
-        a = approx[start : start + _BATCH, :, None]  # (B, k', 1)
-        e = exact[start : start + _BATCH, None, :]  # (B, 1, k)
+    for start in range(0, len(exact), BATCH):
+        a = approx[start : start + BATCH, :, None]  # (B, k', 1)
+        e = exact[start : start + BATCH, None, :]  # (B, 1, k)
         found = ((a == e) & (e >= 0)).any(axis=1).sum(axis=1)  # (B,)
-        wanted = (exact[start : start + _BATCH] >= 0).sum(axis=1)  # (B,)
-        recalls[start : start + _BATCH] = np.where(wanted > 0, found / np.maximum(wanted, 1), 1.0)
+        wanted = (exact[start : start + BATCH] >= 0).sum(axis=1)  # (B,)
+        recalls[start : start + BATCH] = np.where(wanted > 0, found / np.maximum(wanted, 1), 1.0)
     return float(recalls.mean()) if len(recalls) else 1.0

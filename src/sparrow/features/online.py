@@ -1,12 +1,15 @@
-"""Per-user state of the real-time loop and its update rule: pure functions (stdlib + numpy only).
+"""The online user features: per-user state of the real-time loop and its update rule, pure
+functions (stdlib + numpy only: the Flink job imports them).
 
-`apply(state, event, ...)` folds one event into a `UserState`; `features(state)` gives the
-online user-feature row, with the offline definitions of `sparrow.features.definitions` as of
-"now": the window is the user's last `HISTORY` ratings in (timestamp, movieId) order;
+`apply(state, event, ..., definitions)` folds one event into a `UserState`; `features(state)`
+gives the online user-feature row (`artifacts.schema.USER_FEATURE_COLUMNS`), with the offline
+definitions of `features.definitions` as of "now", parameterised by the build's `Definitions`:
+the window is the user's last `definitions.history` ratings in (timestamp, movieId) order;
 userRatingCount/AvgRating/RatingStddev and userAvgReleaseYear/ReleaseYearStddev are taken over
 the window (sample stddev, null below 2 values; exact integer sums, so floats are bit-identical);
-userRatedMovie1..5 are its liked ratings (rating >= threshold), most recent first (same second:
-larger id first); userGenre1..5 the genres most frequent among them, ties by name.
+userRatedMovie1..5 are its liked ratings (rating >= `definitions.positive_threshold`), most
+recent first (same second: larger id first); userGenre1..5 the genres most frequent among them,
+ties by name.
 
 Rules beyond the offline definitions (the catalogue has one rating per user and movie):
 - click and view events only update the latest movie (the original Flink job's output);
@@ -20,6 +23,7 @@ Rules beyond the offline definitions (the catalogue has one rating per user and 
 - an event whose id is among the user's last `MAX_EVENT_IDS` applied ids (kept as 64-bit
   `fingerprint`s) is ignored, so a log replayed after a crash (at-least-once delivery) changes
   nothing twice.
+The original's leaky `sparrow_compat` definitions are not reproduced online.
 
 `apply` never mutates its input: it returns a new state (the caller may keep the old one).
 """
@@ -36,29 +40,17 @@ from typing import Any
 
 import numpy as np
 
-HISTORY = 100  # ratings in the window (Definitions.history)
-MOVIE_SLOTS = 5
-GENRE_SLOTS = 5
+from sparrow.artifacts.events import Event
+from sparrow.artifacts.schema import (
+    USER_GENRE_COLUMNS,
+    USER_GENRE_SLOTS,
+    USER_MOVIE_COLUMNS,
+    USER_MOVIE_SLOTS,
+    Definitions,
+)
+
 MAX_EVENT_IDS = 1_000
 FINGERPRINT = 8  # bytes kept of each event id
-EVENT_TYPES = ("rating", "click", "view")
-MAX_ID = 2**31 - 1
-FEATURE_COLUMNS = ("userId", *(f"userRatedMovie{i}" for i in range(1, MOVIE_SLOTS + 1)),
-                   "userRatingCount", "userAvgReleaseYear", "userReleaseYearStddev",
-                   "userAvgRating", "userRatingStddev",
-                   *(f"userGenre{i}" for i in range(1, GENRE_SLOTS + 1)))  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Event:
-    """A validated event of the log (`POST /events` line format)."""
-
-    id: str
-    type: str  # rating | click | view
-    user_id: int
-    movie_id: int
-    rating: float | None
-    timestamp: int
 
 
 @dataclass(frozen=True)
@@ -72,44 +64,9 @@ class MovieInfo:
 NO_INFO = MovieInfo((), None)  # an unknown movie
 
 
-def _int(record: Mapping[str, Any], name: str, required: bool = True) -> int | None:
-    value = record.get(name)
-    if value is None and not required:
-        return None
-    if type(value) is not int or not 0 < value <= (MAX_ID if name != "timestamp" else 2**62):
-        raise ValueError(f"{name} must be a positive integer, not {value!r}")
-    return value
-
-
-def parse_event(record: Any, fallback_id: str) -> Event:
-    """An `Event` of a decoded log record (ValueError when malformed). `fallback_id` (the log
-    position) names an event without an "id"."""
-    if not isinstance(record, dict):
-        raise ValueError(f"an event is a JSON object, not {type(record).__name__}")
-    kind = record.get("type")
-    if kind not in EVENT_TYPES:
-        raise ValueError(f"type must be one of {EVENT_TYPES}, not {kind!r}")
-    rating = record.get("rating")
-    if kind == "rating":
-        if (
-            not isinstance(rating, int | float)
-            or isinstance(rating, bool)
-            or not (0.5 <= rating <= 5.0 and rating * 2 % 1 == 0)
-        ):
-            raise ValueError(f"rating must be 0.5..5 in half stars, not {rating!r}")
-    elif rating is not None:
-        raise ValueError(f"a {kind} event has no rating")
-    event_id = fallback_id if record.get("id") is None else record["id"]
-    if not isinstance(event_id, str) or not event_id:
-        raise ValueError(f"id must be a non-empty string, not {event_id!r}")
-    user, movie, ts = (_int(record, n) for n in ("userId", "movieId", "timestamp"))
-    assert user is not None and movie is not None and ts is not None
-    return Event(event_id, kind, user, movie, None if rating is None else float(rating), ts)
-
-
 @dataclass
 class Window:
-    """The user's last `HISTORY` ratings in (timestamp, movieId) order, one list per column,
+    """The user's last `history` ratings in (timestamp, movieId) order, one list per column,
     and their sums, kept up to date. `genres` holds each rating's genres as a bit mask over
     `vocab` (the genre names met so far, in order of appearance: at most 63)."""
 
@@ -128,9 +85,17 @@ class Window:
         return self.ts, self.movie, self.half, self.liked, self.year, self.genres
 
     def copy(self) -> "Window":
-        return Window(list(self.ts), list(self.movie), list(self.half), list(self.liked),
-                      list(self.year), list(self.genres), list(self.vocab), list(self.totals),
-                      list(self.tally))  # fmt: skip
+        return Window(
+            list(self.ts),
+            list(self.movie),
+            list(self.half),
+            list(self.liked),
+            list(self.year),
+            list(self.genres),
+            list(self.vocab),
+            list(self.totals),
+            list(self.tally),
+        )
 
     def recount(self) -> "Window":
         """Itself, with `totals` and `tally` computed from the columns."""
@@ -165,12 +130,14 @@ class Window:
         if movie_id in self.movie:
             self._delete(self.movie.index(movie_id))
 
-    def insert(self, ts: int, movie_id: int, half: int, liked: bool, info: MovieInfo) -> None:
-        """Add a rating (of a movie not in the window) at its place; the oldest of a full
-        window leaves (the new one itself when it is older than all of them)."""
+    def insert(
+        self, ts: int, movie_id: int, half: int, liked: bool, info: MovieInfo, history: int
+    ) -> None:
+        """Add a rating (of a movie not in the window) at its place; the oldest of a window of
+        `history` ratings leaves (the new one itself when it is older than all of them)."""
         lo = bisect_left(self.ts, ts)
         at = bisect_right(self.movie, movie_id, lo, bisect_right(self.ts, ts, lo))
-        if len(self.ts) >= HISTORY:
+        if len(self.ts) >= history:
             if at == 0:
                 return
             self._delete(0)
@@ -212,21 +179,40 @@ class UserState:
     events: int = 0  # stream events applied
 
     def copy(self) -> "UserState":
-        return UserState(self.user_id, self.window.copy(), list(self.rated), list(self.liked),
-                         {m: s.copy() for m, s in self.sums.items()}, dict(self.counts),
-                         self.latest_movie, self.latest_ts, self.event_ids,
-                         self.events)  # fmt: skip
+        return UserState(
+            self.user_id,
+            self.window.copy(),
+            list(self.rated),
+            list(self.liked),
+            {m: s.copy() for m, s in self.sums.items()},
+            dict(self.counts),
+            self.latest_movie,
+            self.latest_ts,
+            self.event_ids,
+            self.events,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able form of the whole state (two states are equal when these are)."""
         w = self.window
         return {
-            "u": self.user_id, "t": list(w.ts), "m": list(w.movie), "h": list(w.half),
-            "k": list(w.liked), "y": list(w.year), "g": list(w.genres), "v": list(w.vocab),
-            "s": {m: s.tolist() for m, s in self.sums.items()}, "c": dict(self.counts),
-            "lm": self.latest_movie, "lt": self.latest_ts, "ids": self.event_ids.hex(),
-            "n": self.events, "r": list(self.rated), "l": list(self.liked),
-        }  # fmt: skip
+            "u": self.user_id,
+            "t": list(w.ts),
+            "m": list(w.movie),
+            "h": list(w.half),
+            "k": list(w.liked),
+            "y": list(w.year),
+            "g": list(w.genres),
+            "v": list(w.vocab),
+            "s": {m: s.tolist() for m, s in self.sums.items()},
+            "c": dict(self.counts),
+            "lm": self.latest_movie,
+            "lt": self.latest_ts,
+            "ids": self.event_ids.hex(),
+            "n": self.events,
+            "r": list(self.rated),
+            "l": list(self.liked),
+        }
 
     def to_bytes(self) -> bytes:
         """The state but `rated` and `liked` in a compact binary form (what the Redis store
@@ -234,19 +220,36 @@ class UserState:
         the window's totals and tally, the vector counts and sizes), the window's columns
         (int64, (6, n)), the event-id fingerprints, each sum (float64); little-endian."""
         w = self.window
-        head = {"u": self.user_id, "lm": self.latest_movie, "lt": self.latest_ts,
-                "n": self.events, "v": w.vocab, "a": w.totals, "g": w.tally, "c": self.counts,
-                "d": {m: len(s) for m, s in self.sums.items()}, "w": len(w.ts),
-                "i": len(self.event_ids)}  # fmt: skip
+        head = {
+            "u": self.user_id,
+            "lm": self.latest_movie,
+            "lt": self.latest_ts,
+            "n": self.events,
+            "v": w.vocab,
+            "a": w.totals,
+            "g": w.tally,
+            "c": self.counts,
+            "d": {m: len(s) for m, s in self.sums.items()},
+            "w": len(w.ts),
+            "i": len(self.event_ids),
+        }
         years = [_NO_YEAR if y is None else y for y in w.year]
         columns = np.array([w.ts, w.movie, w.half, w.liked, years, w.genres], "<i8")
         raw = json.dumps(head, separators=(",", ":")).encode()
-        return b"".join([_HEAD.pack(len(raw)), raw, columns.tobytes(), self.event_ids,
-                         *(s.astype("<f8").tobytes() for s in self.sums.values())])  # fmt: skip
+        return b"".join(
+            [
+                _HEAD.pack(len(raw)),
+                raw,
+                columns.tobytes(),
+                self.event_ids,
+                *(s.astype("<f8").tobytes() for s in self.sums.values()),
+            ]
+        )
 
     @classmethod
-    def from_bytes(cls, raw: bytes, rated: list[int] | None = None,
-                   liked: list[int] | None = None) -> "UserState":  # fmt: skip
+    def from_bytes(
+        cls, raw: bytes, rated: list[int] | None = None, liked: list[int] | None = None
+    ) -> "UserState":
         """The state of `to_bytes`, with `rated` and `liked` (kept as they are; default:
         empty)."""
         (size,) = _HEAD.unpack_from(raw)
@@ -264,10 +267,29 @@ class UserState:
             sums[method] = np.frombuffer(raw, "<f8", dim, offset).astype(np.float64)
             offset += 8 * dim
         years = [None if y == _NO_YEAR else y for y in years]
-        window = Window(ts, movie, half, [bool(f) for f in flags], years, genres, head["v"],
-                        head["a"], head["g"])  # fmt: skip
-        return cls(head["u"], window, rated or [], liked or [], sums, head["c"], head["lm"],
-                   head["lt"], ids, head["n"])  # fmt: skip
+        window = Window(
+            ts,
+            movie,
+            half,
+            [bool(f) for f in flags],
+            years,
+            genres,
+            head["v"],
+            head["a"],
+            head["g"],
+        )
+        return cls(
+            head["u"],
+            window,
+            rated or [],
+            liked or [],
+            sums,
+            head["c"],
+            head["lm"],
+            head["lt"],
+            ids,
+            head["n"],
+        )
 
 
 def fingerprint(event_id: str) -> bytes:
@@ -284,8 +306,13 @@ def _seen(fingerprints: bytes, key: bytes) -> bool:
     return at >= 0
 
 
-def apply(state: UserState | None, event: Event, movie: MovieInfo | None,
-          vectors: Mapping[str, np.ndarray], threshold: float) -> UserState:  # fmt: skip
+def apply(
+    state: UserState | None,
+    event: Event,
+    movie: MovieInfo | None,
+    vectors: Mapping[str, np.ndarray],
+    definitions: Definitions,
+) -> UserState:
     """The state after `event` (`state` None: a user without history). `movie`: the event's
     movie (None when unknown: no year, no genres); `vectors`: its item vector per embedding
     method (methods without one left out). A replayed event id returns `state` itself."""
@@ -293,78 +320,111 @@ def apply(state: UserState | None, event: Event, movie: MovieInfo | None,
     if state is not None and _seen(state.event_ids, key):
         return state
     out = UserState(event.user_id) if state is None else state.copy()
-    _apply(out, set(out.rated), key, event, movie, vectors, threshold)
+    _apply(out, set(out.rated), key, event, movie, vectors, definitions)
     return out
 
 
-def apply_many(state: UserState | None, user_id: int,
-               items: Iterable[tuple[Event, MovieInfo | None, Mapping[str, np.ndarray]]],
-               threshold: float) -> UserState:  # fmt: skip
+def apply_many(
+    state: UserState | None,
+    user_id: int,
+    items: Iterable[tuple[Event, MovieInfo | None, Mapping[str, np.ndarray]]],
+    definitions: Definitions,
+) -> UserState:
     """`apply` of each item in turn (one copy of the state, not one per event)."""
     out = UserState(user_id) if state is None else state.copy()
     rated = set(out.rated)
     for event, movie, vectors in items:
         key = fingerprint(event.id)
         if not _seen(out.event_ids, key):
-            _apply(out, rated, key, event, movie, vectors, threshold)
+            _apply(out, rated, key, event, movie, vectors, definitions)
     return out
 
 
-def _apply(s: UserState, rated: set[int], key: bytes, e: Event, movie: MovieInfo | None,
-           vectors: Mapping[str, np.ndarray], threshold: float) -> None:  # fmt: skip
-    """Fold `e` (its id's fingerprint: `key`) into `s` in place."""
-    s.event_ids = (s.event_ids + key)[-FINGERPRINT * MAX_EVENT_IDS :]
-    s.events += 1
-    rate(s, rated, e.movie_id, e.rating, e.timestamp, movie, vectors, threshold)
+def _apply(
+    state: UserState,
+    rated: set[int],
+    key: bytes,
+    event: Event,
+    movie: MovieInfo | None,
+    vectors: Mapping[str, np.ndarray],
+    definitions: Definitions,
+) -> None:
+    """Fold `event` (its id's fingerprint: `key`) into `state` in place."""
+    state.event_ids = (state.event_ids + key)[-FINGERPRINT * MAX_EVENT_IDS :]
+    state.events += 1
+    rate(state, rated, event.movie_id, event.rating, event.timestamp, movie, vectors, definitions)
 
 
-def rate(s: UserState, rated: set[int], movie_id: int, rating: float | None, ts: int,
-         movie: MovieInfo | None, vectors: Mapping[str, np.ndarray], threshold: float,
-         window: bool = True) -> None:  # fmt: skip
-    """Fold a click/view (`rating` None) or a rating into `s` in place (no event id); `rated`
-    is the set of `s.rated`, kept up to date (membership in O(1)). Not `window`: a rating the
-    window would not keep (the caller knows), left out of it."""
-    s.latest_movie, s.latest_ts = movie_id, ts
+def rate(
+    state: UserState,
+    rated: set[int],
+    movie_id: int,
+    rating: float | None,
+    ts: int,
+    movie: MovieInfo | None,
+    vectors: Mapping[str, np.ndarray],
+    definitions: Definitions,
+    window: bool = True,
+) -> None:
+    """Fold a click/view (`rating` None) or a rating into `state` in place (no event id);
+    `rated` is the set of `state.rated`, kept up to date (membership in O(1)). Not `window`: a
+    rating the window would not keep (the caller knows), left out of it."""
+    state.latest_movie, state.latest_ts = movie_id, ts
     if rating is None:
         return
-    liked = rating >= threshold
+    liked = rating >= definitions.positive_threshold
     again = movie_id in rated  # a re-rating (only then can the movie be in window or liked)
     if again:
-        s.window.remove(movie_id)
+        state.window.remove(movie_id)
     if window:
-        s.window.insert(ts, movie_id, round(rating * 2), liked, movie or NO_INFO)
+        state.window.insert(
+            ts, movie_id, round(rating * 2), liked, movie or NO_INFO, definitions.history
+        )
     if not again:
-        s.rated.append(movie_id)
+        state.rated.append(movie_id)
         rated.add(movie_id)
-    was = again and movie_id in s.liked
+    was = again and movie_id in state.liked
     if was:
-        s.liked.remove(movie_id)
+        state.liked.remove(movie_id)
     if liked:
-        s.liked.insert(0, movie_id)
+        state.liked.insert(0, movie_id)
     sign = int(liked) - int(was)
     for method, vector in vectors.items() if sign else ():
-        total = s.sums.get(method)
+        total = state.sums.get(method)
         if total is None:
-            total = s.sums[method] = np.zeros(len(vector), np.float64)
+            total = state.sums[method] = np.zeros(len(vector), np.float64)
         (np.add if sign > 0 else np.subtract)(total, vector, out=total)
-        s.counts[method] = s.counts.get(method, 0) + sign
+        state.counts[method] = state.counts.get(method, 0) + sign
 
 
-def initial_state(user_id: int, ratings: Iterable[tuple[int, float, int]],
-                  movie_of: Callable[[int], MovieInfo | None],
-                  vectors_of: Callable[[int], Mapping[str, np.ndarray]],
-                  threshold: float) -> UserState:  # fmt: skip
+def initial_state(
+    user_id: int,
+    ratings: Iterable[tuple[int, float, int]],
+    movie_of: Callable[[int], MovieInfo | None],
+    vectors_of: Callable[[int], Mapping[str, np.ndarray]],
+    definitions: Definitions,
+) -> UserState:
     """The state of a user's catalogue ratings ((movie, score, ts), oldest first, as the online
     store's `user()` gives them): features, liked, rated and vectors equal the snapshot's.
-    Only the ratings that end in the window (the last `HISTORY` by time) go through it."""
+    Only the ratings that end in the window (the last `definitions.history` by time) go
+    through it."""
     ratings = list(ratings)
-    kept = sorted(range(len(ratings)), key=lambda i: (ratings[i][2], ratings[i][0]))[-HISTORY:]
-    window = set(kept)
-    s, rated = UserState(user_id), set[int]()
+    by_time = sorted(range(len(ratings)), key=lambda i: (ratings[i][2], ratings[i][0]))
+    window = set(by_time[-definitions.history :])
+    state, rated = UserState(user_id), set[int]()
     for i, (movie_id, score, ts) in enumerate(ratings):
-        rate(s, rated, movie_id, score, ts, movie_of(movie_id), vectors_of(movie_id), threshold,
-             i in window)  # fmt: skip
-    return s
+        rate(
+            state,
+            rated,
+            movie_id,
+            score,
+            ts,
+            movie_of(movie_id),
+            vectors_of(movie_id),
+            definitions,
+            i in window,
+        )
+    return state
 
 
 def user_vector(state: UserState, method: str) -> np.ndarray | None:
@@ -374,7 +434,8 @@ def user_vector(state: UserState, method: str) -> np.ndarray | None:
 
 
 def _mean_std(n: int, total: int, squares: int, scale: float) -> tuple[float | None, float | None]:
-    """As `definitions._mean_std`, for one row (same operations, so the same floats)."""
+    """As `features.definitions`' mean and stddev, for one row (same operations, so the same
+    floats)."""
     mean = total / (n * scale) if n >= 1 else None
     if n < 2:
         return mean, None
@@ -383,17 +444,17 @@ def _mean_std(n: int, total: int, squares: int, scale: float) -> tuple[float | N
 
 
 def features(state: UserState) -> dict[str, Any]:
-    """The online user-feature row (`FEATURE_COLUMNS`, as `OnlineStore.user_features` has it)."""
+    """The online user-feature row (`USER_FEATURE_COLUMNS`, as `OnlineStore.user_features` has
+    it)."""
     w = state.window
     halves, halves_sq, n_years, years, years_sq = w.totals
     avg_year, std_year = _mean_std(n_years, years, years_sq, 1.0)
     avg, std = _mean_std(len(w.half), halves, halves_sq, 2.0)
-    positive = list(islice(compress(reversed(w.movie), reversed(w.liked)), MOVIE_SLOTS))
+    positive = list(islice(compress(reversed(w.movie), reversed(w.liked)), USER_MOVIE_SLOTS))
     counted = sorted((-n, g) for g, n in zip(w.vocab, w.tally, strict=True) if n)
-    genres = [g for _, g in counted[:GENRE_SLOTS]]
+    genres = [g for _, g in counted[:USER_GENRE_SLOTS]]
     row: dict[str, Any] = {"userId": state.user_id}
-    for i in range(MOVIE_SLOTS):
-        row[f"userRatedMovie{i + 1}"] = positive[i] if i < len(positive) else None
+    row |= dict(zip(USER_MOVIE_COLUMNS, _padded(positive, USER_MOVIE_SLOTS), strict=True))
     row |= {
         "userRatingCount": len(w.half),
         "userAvgReleaseYear": avg_year,
@@ -401,6 +462,10 @@ def features(state: UserState) -> dict[str, Any]:
         "userAvgRating": avg,
         "userRatingStddev": std,
     }
-    for i in range(GENRE_SLOTS):
-        row[f"userGenre{i + 1}"] = genres[i] if i < len(genres) else None
+    row |= dict(zip(USER_GENRE_COLUMNS, _padded(genres, USER_GENRE_SLOTS), strict=True))
     return row
+
+
+def _padded(values: list[Any], size: int) -> list[Any]:
+    """`values` filled up to `size` with None."""
+    return values + [None] * (size - len(values))

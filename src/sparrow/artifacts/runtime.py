@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from sparrow.models.spec import MOVIE_NUMERIC
-from sparrow.training.encoders import Encoders
+from sparrow.artifacts.encoders import Encoders
+from sparrow.artifacts.inputs import MOVIE_NUMERIC
 
 BATCH = 8192
 MOVIE_INPUTS = ("movie_id", "movie_genres")  # the candidate's inputs (and numeric[MOVIE_NUMERIC])
@@ -42,7 +42,7 @@ class OnnxModel:
         return self.score_inputs(self.encoders.encode(rows))
 
 
-Inputs = dict[str, np.ndarray]  # model input name -> array (see `sparrow.models.spec`)
+Inputs = dict[str, np.ndarray]  # model input name -> array (see `artifacts.inputs`)
 
 
 def pair_inputs(movies: Inputs, user: Inputs) -> Inputs:

@@ -1,0 +1,1 @@
+"""Nearest-neighbour indexes over item vectors (exact, LSH, HNSW) behind one interface."""
