@@ -152,9 +152,9 @@ def build_all(
     _check_model_names([m for m in models if f"models/{m}" not in stages.units])
     results = [_features(data, out, features, until, inputs, stages, progress)]
     stages = Stages(out, say)  # the features may have replaced the whole directory
-    manifest_file = BuildDir(out).relative(BuildDir(out).manifest_path)
+    layout = BuildDir(out)
     if "features" not in stages.units:  # a build of `sparrow features build`: adopt it
-        stages.record("features", inputs, [manifest_file], 0.0)
+        stages.record("features", inputs, [layout.relative(layout.manifest_path)], 0.0)
     upstream = {"features": digest(inputs)}
     spark = SparkSettings(master=features.spark_master, conf=features.spark_conf)
     embedding = upstream | {
@@ -177,7 +177,7 @@ def build_all(
         "out": str(out),
         "stages": [asdict(r) for r in results],
         "seconds": round(time.perf_counter() - started, 3),
-        "manifest": BuildDir(out).manifest(),
+        "manifest": layout.manifest(),
     }
 
 
@@ -270,15 +270,15 @@ def _evaluation(
         from sparrow.embedding.evaluate import evaluate
         from sparrow.evaluation.offline import evaluate_models
 
-        outputs = []
+        layout, outputs = BuildDir(out), []
         if versions:
             evaluate_models(out, ncf=False, threads=settings.training.threads, console=console)
-            outputs.append(BuildDir(out).relative(BuildDir(out).report("report.json")))
+            outputs.append(layout.relative(layout.report("report.json")))
         if names:
             report, path = evaluate(out, names)
             for name, m in report["next_item"].items():
                 console.print(f"  {name}: next liked movie HR@10 {m['hr@10']:.3f}", highlight=False)
-            outputs.append(BuildDir(out).relative(path))
+            outputs.append(layout.relative(path))
         return outputs
 
     inputs = {"models": versions, "embeddings": vectors, "methods": names}

@@ -17,6 +17,17 @@ ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="TOML settings file (env SPARROW_* overrides it).")
 ]
 BuildOption = Annotated[Path, typer.Option(help="A build directory (from sparrow features build).")]
+# the [store] block's options, shared by serve, store and stream
+StoreOption = Annotated[
+    str | None, typer.Option(help="Online store: memory or redis (default store.type: memory).")
+]
+RedisUrlOption = Annotated[
+    str | None,
+    typer.Option(help="Redis URL (default store.redis_url: redis://127.0.0.1:6379/0)."),
+]
+PrefixOption = Annotated[
+    str | None, typer.Option(help="Prefix of every Redis key (default store.prefix: sparrow).")
+]
 EngineOption = Annotated[
     str | None,
     typer.Option(

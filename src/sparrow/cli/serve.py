@@ -13,7 +13,15 @@ from typing import Annotated, Any
 import typer
 
 from sparrow.artifacts.layout import BuildDir
-from sparrow.cli.common import BuildOption, ConfigOption, console, settings_from, with_options
+from sparrow.cli.common import (
+    BuildOption,
+    ConfigOption,
+    RedisUrlOption,
+    StoreOption,
+    console,
+    settings_from,
+    with_options,
+)
 from sparrow.config import Settings
 from sparrow.errors import ConfigError
 
@@ -76,13 +84,8 @@ def run(build: Path, settings: Settings) -> None:
 
 def serve(
     build: BuildOption,
-    store: Annotated[
-        str | None, typer.Option(help="Online store: memory (default) or redis.")
-    ] = None,
-    redis_url: Annotated[
-        str | None,
-        typer.Option(help="Redis of the redis store (default redis://127.0.0.1:6379/0)."),
-    ] = None,
+    store: StoreOption = None,
+    redis_url: RedisUrlOption = None,
     host: Annotated[str | None, typer.Option(help="Address to bind (default 0.0.0.0).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 6010, as the original).")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes (default 1).")] = None,

@@ -1,27 +1,19 @@
 """`sparrow store push` and `sparrow store info`: a build's online data in Redis."""
 
-from pathlib import Path
-from typing import Annotated
-
 import typer
 from rich.table import Table
 
-from sparrow.cli.common import BuildOption, ConfigOption, console, settings_from
-from sparrow.config import StoreSettings, with_overrides
+from sparrow.cli.common import (
+    BuildOption,
+    ConfigOption,
+    PrefixOption,
+    RedisUrlOption,
+    console,
+    settings_from,
+    with_options,
+)
 
 store_app = typer.Typer(help="Load a build's online data into Redis.", no_args_is_help=True)
-
-RedisUrlOption = Annotated[
-    str | None,
-    typer.Option(help="Redis URL (default store.redis_url: redis://127.0.0.1:6379/0)."),
-]
-PrefixOption = Annotated[
-    str | None, typer.Option(help="Prefix of every key (default store.prefix: sparrow).")
-]
-
-
-def _store(config: Path | None, redis_url: str | None, prefix: str | None) -> StoreSettings:
-    return with_overrides(settings_from(config).store, redis_url=redis_url, prefix=prefix)
 
 
 @store_app.command("push")
@@ -40,7 +32,7 @@ def push_command(
     """
     from sparrow.store.push import info, push
 
-    store = _store(config, redis_url, prefix)
+    store = with_options(settings_from(config).store, locals())
     version = push(build, store.redis_url, store.prefix, progress=True)
     console.print(f"[green]active:[/green] {version} ({store.redis_url}, prefix {store.prefix!r})")
     _show(info(store.redis_url, store.prefix), only=version)
@@ -55,7 +47,7 @@ def info_command(
     """Show the active version and the counts of every version stored under the prefix."""
     from sparrow.store.push import info
 
-    store = _store(config, redis_url, prefix)
+    store = with_options(settings_from(config).store, locals())
     found = info(store.redis_url, store.prefix)
     console.print(f"active: {found['active'] or 'none (run sparrow store push)'}")
     _show(found)

@@ -8,7 +8,16 @@ from typing import Annotated
 
 import typer
 
-from sparrow.cli.common import BuildOption, ConfigOption, console, settings_from, with_options
+from sparrow.cli.common import (
+    BuildOption,
+    ConfigOption,
+    PrefixOption,
+    RedisUrlOption,
+    StoreOption,
+    console,
+    settings_from,
+    with_options,
+)
 from sparrow.errors import ConfigError
 from sparrow.plugins import load_backend
 
@@ -18,15 +27,13 @@ stream_app = typer.Typer(help="Keep user features fresh from the event log.", no
 @stream_app.command("run")
 def run_command(
     build: BuildOption,
-    store: Annotated[
-        str | None, typer.Option(help="Store to update: memory or redis (default store.type).")
-    ] = None,
+    store: StoreOption = None,
     log: Annotated[
         str | None,
         typer.Option(help="file: <build>/events/events.log (default); redis: a Redis Stream."),
     ] = None,
-    redis_url: Annotated[str | None, typer.Option(help="Default store.redis_url.")] = None,
-    prefix: Annotated[str | None, typer.Option(help="Default store.prefix.")] = None,
+    redis_url: RedisUrlOption = None,
+    prefix: PrefixOption = None,
     stream: Annotated[
         str | None, typer.Option(help="Stream key (default store.events_stream: {prefix}:events).")
     ] = None,

@@ -1,19 +1,17 @@
-"""Title search over the build's catalogue (`/api/search`), and the set of known movies.
+"""Title search over the store's movies (`/api/search`), and the set of known movies.
 
-Read once at start-up from `catalog/items.parquet` (and `ratings.parquet`, for the popularity
-tie-break). Search is a case- and accent-insensitive match over titles, also in their natural
-order ("Shawshank Redemption, The" is found as "the shawshank ...").
+Read once at start-up from the store the service already loaded (titles and rating counts, the
+popularity tie-break). Search is a case- and accent-insensitive match over titles, also in
+their natural order ("Shawshank Redemption, The" is found as "the shawshank ...").
 """
 
 import bisect
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import numpy as np
-
-from sparrow.artifacts.layout import BuildDir
+from sparrow.artifacts.schema import MAX_ID
+from sparrow.store.base import OnlineStore
 
 # MovieLens moves a leading article to the end: "Shawshank Redemption, The (aka)".
 _ARTICLE = re.compile(
@@ -22,6 +20,7 @@ _ARTICLE = re.compile(
     re.IGNORECASE,
 )
 _NON_WORD = re.compile(r"[^0-9a-z]+")
+BATCH = 1000  # movies per store read
 
 
 def normalise(text: str) -> str:
@@ -85,18 +84,15 @@ class TitleSearch:
         self.vocab = sorted(postings)
 
     @classmethod
-    def load(cls, build: Path) -> "TitleSearch":
-        """Read the build's catalogue (DataError when items.parquet is missing)."""
-        layout = BuildDir(build)
-        items = layout.read(layout.catalog("items"), columns=["item_id", "title"])
-        ratings = layout.read(layout.catalog("ratings"), columns=["item_id"])
-        rated, counts = np.unique(ratings["item_id"].to_numpy(), return_counts=True)
-        per_movie = dict(zip(rated.tolist(), counts.tolist(), strict=True))
-        ids = items["item_id"].to_pylist()
+    def of(cls, store: OnlineStore) -> "TitleSearch":
+        """Every movie of the store's version (read once, at start-up, in batches)."""
+        ids = store.top_movies(None, "popularity", MAX_ID)
+        found = [store.movies(ids[at : at + BATCH]) for at in range(0, len(ids), BATCH)]
+        movies = [m for batch in found for m in batch if m is not None]
         return cls(
-            ids=ids,
-            titles=[str(t) for t in items["title"].to_pylist()],
-            counts=[per_movie.get(i, 0) for i in ids],
+            ids=[m.movie_id for m in movies],
+            titles=[m.title for m in movies],
+            counts=[m.rating_number for m in movies],
         )
 
     def __contains__(self, movie_id: object) -> bool:

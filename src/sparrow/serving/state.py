@@ -172,7 +172,7 @@ def load(build: Path, settings: Settings, metrics: Metrics) -> Services:
         experiments=Experiments.load(serving.experiments),
         metrics=metrics,
         cards=Cards(store),
-        titles=TitleSearch.load(build),
+        titles=TitleSearch.of(store),
         events=log_type.open(build, store_settings),
         profiles=profiles,
     )
